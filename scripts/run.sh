@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The main job on its built-in default (extra arguments go to the `canvas-engineering` tool).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$root/scripts/setup.sh"
+cd "$root"
+exec .venv/bin/canvas-engineering "$@"

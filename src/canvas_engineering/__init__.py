@@ -1,0 +1,35 @@
+"""canvas-engineering: a typed latent workspace for diffusion transformers.
+
+Declare regions of a T × H × W canvas and a topology of attention operations between them; the
+library compiles that declaration into index maps, loss masks, frame mappings and attention
+structure, and supplies looped (weight-tied) transformer blocks that graft onto pretrained video
+diffusion transformers.
+
+`import canvas_engineering` needs only torch and numpy; integrations with optional dependencies
+(diffusers, safetensors, accelerate) import them when used.
+"""
+
+# -- declarations: the canvas type system ------------------------------------------------------
+from .attention_types import ATTENTION_TYPES
+from .errors import (
+    AttentionTypeError,
+    CanvasError,
+    OverlapError,
+    PlacementError,
+    RegionError,
+    SchemaError,
+    TopologyError,
+)
+from .layout import CanvasLayout, RegionSpec
+
+# -- topology, lowering, schema (issue 2) ------------------------------------------------------
+
+# -- canvas module (issue 2) -------------------------------------------------------------------
+
+# -- typed schemas and process layer (issue 3) -------------------------------------------------
+
+# -- attention function library and dispatcher (issue 4) ---------------------------------------
+
+# -- looped blocks, grafting, schedules, checkpoints (issue 5) ---------------------------------
+
+__version__ = "0.1.0"
