@@ -32,5 +32,10 @@ from .topology import CanvasTopology, Connection, TemporalFill
 # -- attention function library and dispatcher (issue 4) ---------------------------------------
 
 # -- looped blocks, grafting, schedules, checkpoints (issue 5) ---------------------------------
+from .checkpoint import CheckpointError, load_loop_checkpoint, save_loop_checkpoint
+from .graft import freeze_full, freeze_half, graft_looped_blocks
+from .heads import ActionHead
+from .looped import LoopedBlockWrapper
+from .schedules import CurriculumScheduler, SharpeningSchedule
 
 __version__ = "0.1.0"

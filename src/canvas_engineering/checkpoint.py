@@ -1,0 +1,108 @@
+"""Save and load only the trainable loop parameters (and action head) of a grafted model.
+
+The frozen backbone comes from its own pretrained weights; a loop checkpoint holds the few
+parameters grafting added: `blocks.{i}.{name}` for each looped block's loop parameters and
+`action_head.{name}` for the head. Files are safetensors (never pickle), written to a temporary
+file in the same directory and moved into place with `os.replace`, so a crash mid-write never
+leaves a truncated checkpoint. safetensors is imported only here (the `[train]` extra).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import torch
+from torch import nn
+
+from .errors import CanvasError
+
+FORMAT = "canvas-engineering/loop-checkpoint/1"
+
+
+class CheckpointError(CanvasError):
+    """A loop checkpoint does not match the model it is loaded into."""
+
+
+def _safetensors():
+    try:
+        import safetensors.torch as st
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("loop checkpoints need safetensors: pip install "
+                          "'canvas-engineering[train]'") from e
+    return st
+
+
+def loop_state_dict(looped_blocks, action_head: nn.Module | None = None) -> dict:
+    """Name → tensor of every loop parameter of `looped_blocks` and of `action_head`."""
+    state = {}
+    for i, block in enumerate(looped_blocks):
+        if not hasattr(block, "named_loop_parameters"):
+            raise TypeError(f"looped_blocks[{i}]: got {type(block).__name__}, "
+                            "expected a LoopedBlockWrapper")
+        for name, p in block.named_loop_parameters():
+            state[f"blocks.{i}.{name}"] = p
+    if action_head is not None:
+        for name, p in action_head.named_parameters():
+            state[f"action_head.{name}"] = p
+    return state
+
+
+def save_loop_checkpoint(path, looped_blocks, action_head: nn.Module | None = None, *,
+                         metadata: dict | None = None) -> None:
+    """Write the loop parameters (and action head) to `path` as safetensors, atomically.
+
+    `metadata` (str → str) is stored in the file header next to the format tag.
+    """
+    st = _safetensors()
+    tensors = {k: v.detach().contiguous().cpu()
+               for k, v in loop_state_dict(looped_blocks, action_head).items()}
+    meta = {"format": FORMAT, "n_blocks": str(len(looped_blocks))}
+    meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
+    path = os.fspath(path)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
+    os.close(fd)
+    try:
+        st.save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load_loop_checkpoint(path, looped_blocks, action_head: nn.Module | None = None) -> dict:
+    """Copy a loop checkpoint into freshly grafted `looped_blocks` (and `action_head`).
+
+    Names and shapes must match exactly; otherwise raises `CheckpointError` listing the missing
+    and unexpected keys and the shape mismatches, before anything is modified.
+    Returns the checkpoint's metadata.
+    """
+    st = _safetensors()
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"path: no loop checkpoint at {path!r}")
+    with st.safe_open(path, framework="pt") as f:
+        meta = f.metadata() or {}
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    saved = st.load_file(path)
+    target = loop_state_dict(looped_blocks, action_head)
+    problems = []
+    missing, unexpected = sorted(set(target) - set(saved)), sorted(set(saved) - set(target))
+    if missing:
+        problems.append(f"missing keys {missing}")
+    if unexpected:
+        problems.append(f"unexpected keys {unexpected}")
+    shapes = {k: (tuple(saved[k].shape), tuple(target[k].shape))
+              for k in set(saved) & set(target) if saved[k].shape != target[k].shape}
+    if shapes:
+        problems.append("shape mismatches (checkpoint, model) " + json.dumps(
+            {k: [list(a), list(b)] for k, (a, b) in sorted(shapes.items())}))
+    if problems:
+        raise CheckpointError(f"{path} does not match the model: " + "; ".join(problems))
+    with torch.no_grad():
+        for k, p in target.items():
+            p.copy_(saved[k])
+    return meta
