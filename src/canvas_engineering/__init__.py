@@ -23,11 +23,16 @@ from .errors import (
 from .layout import CanvasLayout, RegionSpec
 
 # -- topology, lowering, schema (issue 2) ------------------------------------------------------
+from .lowering import FrameEdges, Lowering, frame_edges, lower
 from .topology import CanvasTopology, Connection, TemporalFill
 
 # -- canvas module (issue 2) -------------------------------------------------------------------
 
 # -- typed schemas and process layer (issue 3) -------------------------------------------------
+from .coarse import ConnectivityPolicy
+from .compile import BoundField, BoundSchema, compile_schema
+from .fields import CARRIERS, FAMILIES, Field, FieldError
+from .packing import LayoutStrategy
 
 # -- attention function library and dispatcher (issue 4) ---------------------------------------
 

@@ -1,0 +1,254 @@
+"""Lowering: a topology on a layout becomes attention structure, without per-position loops.
+
+Shape glossary: N positions, C cells, A atoms, P connected (query, key) pairs, nb blocks.
+
+1. Each connection lowers to *frame edges*, (src frame, dst frame, fill weight) triples, by the
+   library's single time rule (`frame_edges`).
+2. Positions group into *cells*: one cell per (region, canvas frame), a spatial box. Connection
+   weights between cells form a small (C, C) matrix (max over connections).
+3. Positions carry an *atom* label: the set of cells they belong to (one cell, or none, unless
+   regions overlap). Every mask form is read off the (A, A) atom matrix through the labels:
+   dense (N, N), boolean, additive, index pairs, and a FlexAttention `BlockMask` whose block
+   structure comes from per-block atom counts, so N×N is never materialised.
+
+The time rule (PRODUCT.md §3.7). A position at canvas frame t of a region with period p lives at
+real time t·p. For a connection with offsets, each reference frame ref in [0, T) pairs the src
+positions at canvas frame ref + t_src with the dst at real time r = (ref + t_dst)·p_src; a
+reference whose ref + t_src or ref + t_dst is outside [0, T) is skipped, and an offset of None
+means all of that side's frames. When r is not one of the dst's update times, `temporal_fill`
+decides: HOLD takes the latest update before r, DROP connects nothing, INTERPOLATE blends the
+n+1 nearest updates with weights ∝ 1/dist^n (n = interpolation_order), falling back to the
+update that exists when r lies before the first or after the last one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import torch
+
+from .layout import CanvasLayout, RegionSpec
+from .topology import CanvasTopology, Connection, TemporalFill
+
+
+@dataclass(frozen=True)
+class FrameEdges:
+    """The frame pairs one connection links: src frame ↔ dst frame, with a fill weight in (0, 1]."""
+
+    src_frame: tuple[int, ...]
+    dst_frame: tuple[int, ...]
+    weight: tuple[float, ...]
+
+    def __len__(self) -> int:
+        return len(self.weight)
+
+
+def _fill(real_t: int, dst: RegionSpec, conn: Connection) -> list[tuple[int, float]]:
+    """Dst frames (and blend weights) that answer a request for real time `real_t`."""
+    p, frames = dst.period, dst.frames
+    if real_t % p == 0 and real_t // p in frames:
+        return [(real_t // p, 1.0)]
+    if conn.temporal_fill is TemporalFill.DROP:
+        return []
+    if conn.temporal_fill is TemporalFill.HOLD:
+        f = min(real_t // p, frames.stop - 1)
+        return [(f, 1.0)] if f >= frames.start else []
+    # INTERPOLATE: never extrapolate; outside the updates, use the one that exists.
+    if real_t < frames.start * p:
+        return [(frames.start, 1.0)]
+    if real_t > (frames.stop - 1) * p:
+        return [(frames.stop - 1, 1.0)]
+    n = conn.interpolation_order
+    nearest = sorted(frames, key=lambda f: (abs(f * p - real_t), f))[: n + 1]
+    inv = [1.0 / abs(f * p - real_t) ** n for f in nearest]
+    return [(f, w / sum(inv)) for f, w in zip(nearest, inv)]
+
+
+def frame_edges(conn: Connection, layout: CanvasLayout) -> FrameEdges:
+    """Lower one connection to the (src frame, dst frame, weight) triples it links.
+
+    A frame pair reached from several reference frames keeps its largest weight.
+    """
+    src, dst = layout.region_spec(conn.src), layout.region_spec(conn.dst)
+    best: dict[tuple[int, int], float] = {}
+    if conn.dense_in_time:
+        best = {(s, d): 1.0 for s in src.frames for d in dst.frames}
+    else:
+        for ref in range(layout.T):  # frames, not positions: T is small
+            s = None if conn.t_src is None else ref + conn.t_src
+            d = None if conn.t_dst is None else ref + conn.t_dst
+            if (s is not None and not 0 <= s < layout.T) or (d is not None and not 0 <= d < layout.T):
+                continue
+            src_frames = src.frames if s is None else [s] if s in src.frames else []
+            dst_frames = [(f, 1.0) for f in dst.frames] if d is None else _fill(d * src.period,
+                                                                                   dst, conn)
+            for sf in src_frames:
+                for df, w in dst_frames:
+                    best[sf, df] = max(best.get((sf, df), 0.0), w)
+    keys = sorted(best)
+    return FrameEdges(tuple(k[0] for k in keys), tuple(k[1] for k in keys),
+                      tuple(best[k] for k in keys))
+
+
+class Lowering:
+    """A topology lowered on a layout: per-position atom labels and the atom weight matrix.
+
+    Build with `lower(topology, layout)`; each mask form is a cheap read-off.
+    """
+
+    def __init__(self, topology: CanvasTopology, layout: CanvasLayout):
+        topology.validate(layout)
+        self.topology, self.layout = topology, layout
+        names = layout.region_names
+        n_frames = [len(layout.regions[n].frames) for n in names]
+        self.cell_offset = dict(zip(names, np.cumsum([0] + n_frames[:-1]).tolist()))
+        self.num_cells = sum(n_frames)
+        self.label, atom_cells = self._atoms()
+        self.weight = self._atom_weight(self._cell_weight(), atom_cells)  # (A, A)
+
+    def _region_cells(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Positions of a region and the cell of each. (n,), (n,)"""
+        spec = self.layout.regions[name]
+        idx = self.layout.region_index_tensor(name)
+        per_frame = spec.num_positions // len(spec.frames)
+        cells = torch.arange(len(spec.frames)).repeat_interleave(per_frame)
+        return idx, cells + self.cell_offset[name]
+
+    def _atoms(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Atom label per position (N,) and the cells of each atom (A, k); C marks 'no cell'.
+
+        The last atom is always the empty one (no cell), used for padding.
+        """
+        N, C = self.layout.num_positions, self.num_cells
+        names = self.layout.region_names
+        if not self.layout.allow_overlap:
+            label = torch.full((N,), C, dtype=torch.long)
+            for name in names:
+                idx, cells = self._region_cells(name)
+                label[idx] = cells
+            return label, torch.arange(C + 1).unsqueeze(1)  # atoms = cells + empty
+        member = torch.full((len(names), N), C, dtype=torch.long)  # (R, N) cell per region
+        for r, name in enumerate(names):
+            idx, cells = self._region_cells(name)
+            member[r, idx] = cells
+        atom_cells, label = torch.unique(member, dim=1, return_inverse=True)
+        empty = torch.full((len(names), 1), C, dtype=torch.long)
+        return label, torch.cat([atom_cells, empty], dim=1).T  # (A, R)
+
+    def _cell_weight(self) -> torch.Tensor:
+        """Max connection weight from each query cell to each key cell. (C+1, C+1)"""
+        C1 = self.num_cells + 1
+        w = torch.zeros(C1 * C1)
+        for conn in self.topology.connections:
+            fe = frame_edges(conn, self.layout)
+            if not len(fe):
+                continue
+            t0s = self.layout.regions[conn.src].bounds[0]
+            t0d = self.layout.regions[conn.dst].bounds[0]
+            q = torch.tensor(fe.src_frame) - t0s + self.cell_offset[conn.src]
+            k = torch.tensor(fe.dst_frame) - t0d + self.cell_offset[conn.dst]
+            val = torch.tensor(fe.weight, dtype=torch.float32) * conn.weight
+            w.scatter_reduce_(0, q * C1 + k, val, reduce="amax")
+        return w.view(C1, C1)
+
+    @staticmethod
+    def _atom_weight(cell_w: torch.Tensor, atom_cells: torch.Tensor) -> torch.Tensor:
+        """Max over the cells of a query atom and a key atom. (A, A)"""
+        A, k = atom_cells.shape
+        out = torch.zeros(A, A)
+        for i in range(k):  # k = 1 without overlap; number of regions with it
+            for j in range(k):
+                out = torch.maximum(out, cell_w[atom_cells[:, i]][:, atom_cells[:, j]])
+        return out
+
+    # -- read-offs ------------------------------------------------------------------------------
+
+    @property
+    def empty_atom(self) -> int:
+        return self.weight.shape[0] - 1
+
+    @cached_property
+    def atom_counts(self) -> torch.Tensor:
+        """Positions per atom. (A,)"""
+        return torch.bincount(self.label, minlength=self.weight.shape[0])
+
+    def _expand(self, atom_matrix: torch.Tensor) -> torch.Tensor:
+        """(A, A) → (N, N) through the labels. Rows of one atom are equal, so build the A
+        distinct rows once and copy whole rows: the cost is writing the N×N result."""
+        rows = atom_matrix[:, self.label]  # (A, N)
+        return torch.index_select(rows, 0, self.label)  # (N, N)
+
+    def dense_mask(self) -> torch.Tensor:
+        """(N, N) float32 connection weight of query i → key j (0 = not connected)."""
+        return self._expand(self.weight)
+
+    def bool_mask(self) -> torch.Tensor:
+        """(N, N) bool: query i may attend to key j."""
+        return self._expand(self.weight > 0)
+
+    def additive_mask(self, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """(N, N) log(weight) where connected and -inf elsewhere; add it to attention logits."""
+        return self._expand(self.weight.log().to(dtype or torch.float32))
+
+    def density(self) -> float:
+        """Fraction of (query, key) pairs connected, from atom counts (no N×N)."""
+        c = self.atom_counts.double()
+        return float(c @ (self.weight > 0).double() @ c) / self.layout.num_positions ** 2
+
+    def index_pairs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every connected (query, key) pair once, sorted by (query, key). (P,), (P,), (P,)"""
+        order = torch.argsort(self.label, stable=True)  # positions grouped by atom
+        counts = self.atom_counts
+        start = torch.cumsum(counts, 0) - counts
+        qa, ka = torch.nonzero(self.weight > 0, as_tuple=True)  # connected atom pairs
+        sizes = counts[qa] * counts[ka]
+        pair = torch.repeat_interleave(torch.arange(len(qa)), sizes)  # (P,) atom pair of each
+        e = torch.arange(len(pair)) - torch.repeat_interleave(torch.cumsum(sizes, 0) - sizes,
+                                                              sizes)
+        q = order[start[qa][pair] + e // counts[ka][pair]]
+        k = order[start[ka][pair] + e % counts[ka][pair]]
+        sort = torch.argsort(q * self.layout.num_positions + k)
+        q, k = q[sort], k[sort]
+        return q, k, self.weight[self.label[q], self.label[k]]
+
+    def block_mask(self, block_size: int = 128, device: torch.device | str | None = None):
+        """A FlexAttention `BlockMask` (B = H = 1, broadcast over batch and heads).
+
+        Block (qb, kb) is full when every query-key pair in it is connected, partial when some
+        are (its `mask_mod` looks the pair up through the atom labels), absent otherwise.
+        Memory is O(nb² + N + A²), never O(N²).
+        """
+        from torch.nn.attention.flex_attention import BlockMask
+
+        N = self.layout.num_positions
+        nb = -(-N // block_size)
+        pad = nb * block_size - N
+        label = torch.cat([self.label, torch.full((pad,), self.empty_atom, dtype=torch.long)])
+        connected = (self.weight > 0).float()  # (A, A)
+        counts = torch.zeros(nb, connected.shape[0])  # (nb, A) positions of each atom per block
+        counts.index_put_((torch.arange(nb * block_size) // block_size, label),
+                          torch.ones(nb * block_size), accumulate=True)
+        linked = counts @ connected @ counts.T  # (nb, nb) connected pairs per block pair
+        full = linked == block_size * block_size
+        partial = (linked > 0) & ~full
+
+        def as_kv(blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            num = blocks.sum(1, dtype=torch.int32)
+            idx = torch.argsort((~blocks).to(torch.int8), dim=1, stable=True).to(torch.int32)
+            return num[None, None].to(device), idx[None, None].to(device)
+
+        allowed = (self.weight > 0).to(device)
+        label = label.to(device)
+
+        def mask_mod(b, h, q_idx, kv_idx):
+            return allowed[label[q_idx], label[kv_idx]]
+
+        return BlockMask.from_kv_blocks(*as_kv(partial), *as_kv(full), BLOCK_SIZE=block_size,
+                                        mask_mod=mask_mod, seq_lengths=(N, N))
+
+
+def lower(topology: CanvasTopology, layout: CanvasLayout) -> Lowering:
+    """Validate `topology` against `layout` and lower it (see the module docstring)."""
+    return Lowering(topology, layout)
