@@ -24,9 +24,11 @@ from .layout import CanvasLayout, RegionSpec
 
 # -- topology, lowering, schema (issue 2) ------------------------------------------------------
 from .lowering import FrameEdges, Lowering, frame_edges, lower
+from .schema import CanvasSchema, transfer_distance
 from .topology import CanvasTopology, Connection, TemporalFill
 
 # -- canvas module (issue 2) -------------------------------------------------------------------
+from .canvas import PeriodEmbedding, SpatiotemporalCanvas
 
 # -- typed schemas and process layer (issue 3) -------------------------------------------------
 from .coarse import ConnectivityPolicy

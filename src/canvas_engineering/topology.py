@@ -8,6 +8,7 @@ it does not update at. The exact rule lives in `lowering.frame_edges`.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from enum import Enum
@@ -167,7 +168,7 @@ class CanvasTopology:
         """A → B → C: every region self-attends and reads its predecessor."""
         names = cls._names(regions)
         conns = [Connection(a, a) for a in names]
-        conns += [Connection(b, a) for a, b in zip(names, names[1:])]
+        conns += [Connection(b, a) for a, b in itertools.pairwise(names)]
         return cls(conns)
 
     @classmethod
