@@ -200,3 +200,33 @@ def test_quick_start_snippet_runs_on_tiny_cogvideox():
     action_head(out).square().mean().backward()
     optimizer.step()
     assert out.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_per_loop_and_diffusers_checkpointing_keep_outputs_and_grads(name):
+    # diffusers' own checkpointing calls blocks positionally; per-loop checkpointing recomputes.
+    reference = build(name)
+    ref_blocks, _ = graft_looped_blocks(reference, max_loops=2)
+    models = [reference]
+    for per_loop, diffusers_ckpt in ((True, False), (False, True)):
+        model = build(name)
+        blocks, _ = graft_looped_blocks(model, max_loops=2, checkpoint=per_loop)
+        for a, b in zip(ref_blocks, blocks, strict=True):
+            b.load_state_dict(a.state_dict())
+        if diffusers_ckpt:
+            model.enable_gradient_checkpointing()
+        models.append(model)
+    grads = []
+    for model in models:
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if "loop_gate" in n:
+                    p.fill_(0.3)
+        out = run(model, name)
+        out.square().mean().backward()
+        grads.append((out.detach(), [p.grad for n, p in model.named_parameters()
+                                     if p.requires_grad]))
+    for out, g in grads[1:]:
+        torch.testing.assert_close(out, grads[0][0], rtol=0, atol=0)
+        for a, b in zip(g, grads[0][1], strict=True):
+            torch.testing.assert_close(a, b)

@@ -17,7 +17,10 @@ Freeze levels (seed 000 "Freeze strategies"):
 - "half": everything trains except the patch embedding;
 - "none": everything trains.
 Loop parameters are float32 whatever the backbone's dtype (load it in bf16 to save memory); they
-are cast to the stream's dtype inside each loop.
+are cast to the stream's dtype inside each loop. Cast the backbone *before* grafting:
+`transformer.to(dtype)` afterwards casts the loop parameters too. Each wrapper keeps the original
+block as `.block`, so the grafted model's state-dict keys gain a `.block` segment; save loop
+parameters with `save_loop_checkpoint` and reload the backbone from its pretrained weights.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ Published gate ("sigmoid", seed 002 Eq. 1 and seed 004): every loop blends
 h ← g_ℓ · block(h + e_ℓ) + (1 − g_ℓ) · h with g_ℓ = σ(gate_ℓ) and gate_ℓ = 0 at init, i.e. half of
 every block's update at init. Kept only to reproduce the paper: it is not the identity at init.
 
-Per-token gates (seed 002 Exp 8): the gate logit of each hidden token is w_ℓ · h + b_ℓ.
+Per-token gates (seed 002 Exp 8): the gate logit of each hidden token is w_ℓ · h + b_ℓ (w_ℓ, b_ℓ
+start at 0); an encoder stream, if any, uses b_ℓ alone.
 """
 
 from __future__ import annotations
