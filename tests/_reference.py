@@ -53,9 +53,9 @@ def frame_pair_weight(conn, layout, ts, td):
     p_src = layout.regions[conn.src].period
     best = 0.0
     for ref in range(layout.T):
-        if conn.t_src is not None:
-            if not 0 <= ref + conn.t_src < layout.T or ref + conn.t_src != ts:
-                continue
+        if conn.t_src is not None and (not 0 <= ref + conn.t_src < layout.T
+                                       or ref + conn.t_src != ts):
+            continue
         if conn.t_dst is None:
             best = max(best, 1.0)
             continue

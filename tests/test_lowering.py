@@ -5,13 +5,12 @@ import math
 
 import pytest
 import torch
+from _reference import reference_mask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from canvas_engineering import CanvasLayout, CanvasTopology, Connection, RegionSpec, TemporalFill
 from canvas_engineering.lowering import frame_edges, lower
-
-from _reference import reference_mask
 
 
 def block_mask_to_dense(bm, n):
