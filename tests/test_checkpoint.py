@@ -122,3 +122,22 @@ def test_bad_paths_and_arguments(tmp_path):
         load_loop_checkpoint(tmp_path / "other.safetensors", blocks)
     with pytest.raises(TypeError, match=r"looped_blocks\[0\]: got Linear"):
         save_loop_checkpoint(tmp_path / "x.safetensors", [torch.nn.Linear(2, 2)])
+
+
+def test_missing_safetensors_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    _, blocks, _ = trained_graft("wan")
+    monkeypatch.setitem(sys.modules, "safetensors.torch", None)  # import now fails
+    with pytest.raises(ImportError, match=r"canvas-engineering\[train\]"):
+        save_loop_checkpoint(tmp_path / "x.safetensors", blocks)
+
+
+def test_import_needs_neither_diffusers_nor_safetensors():
+    import subprocess
+    import sys
+
+    code = ("import sys, canvas_engineering; "
+            "print(sorted(m for m in ('diffusers', 'safetensors') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

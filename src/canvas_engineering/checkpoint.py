@@ -28,7 +28,7 @@ class CheckpointError(CanvasError):
 def _safetensors():
     try:
         import safetensors.torch as st
-    except ImportError as e:  # pragma: no cover - depends on the environment
+    except ImportError as e:
         raise ImportError("loop checkpoints need safetensors: pip install "
                           "'canvas-engineering[train]'") from e
     return st
