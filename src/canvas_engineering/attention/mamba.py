@@ -93,17 +93,18 @@ class MambaAttention(AttentionModule):
             raise bad("backend", backend, "'auto' or 'torch': mamba-ssm / causal-conv1d "
                       "CUDA kernels are not importable here")
         self.readout, self.backend = readout, backend
-        # 1. block projections
-        self.in_proj = nn.Linear(d_model, 2 * e)
+        # 1. block projections (the "state" readout uses no output sequence: no C, D or z gate)
+        seq = readout == "attention"
+        self.in_proj = nn.Linear(d_model, (2 if seq else 1) * e)
         self.conv_weight = nn.Parameter(torch.randn(e, check_positive_int("d_conv", d_conv))
                                         / math.sqrt(d_conv))
         self.conv_bias = nn.Parameter(torch.zeros(e))
-        self.x_proj = nn.Linear(e, self.dt_rank + 2 * d_state, bias=False)
+        self.x_proj = nn.Linear(e, self.dt_rank + (2 if seq else 1) * d_state, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, e)
         self.out_proj = nn.Linear(e, d_model)
         # 2. state matrix A = -exp(A_log) (S4D-real init) and skip D
         self.A_log = nn.Parameter(torch.log(torch.arange(1, d_state + 1.0)).repeat(e, 1))
-        self.D = nn.Parameter(torch.ones(e))
+        self.D = nn.Parameter(torch.ones(e)) if seq else None
         # 3. readout
         if readout == "attention":
             self.read = QKVAttention(d_model, n_heads)
@@ -120,18 +121,26 @@ class MambaAttention(AttentionModule):
             self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
 
     def context(self, x_kv: torch.Tensor, kv_mask: torch.Tensor | None):
-        """Run the SSM over packed keys: (context (B, L, D), last state (B, E, S))."""
-        x, z = self.in_proj(x_kv).chunk(2, dim=-1)  # (B, L, E) each
+        """Run the SSM over packed keys.
+
+        Returns (context (B, L, D) or None for the "state" readout, last state (B, E, S)).
+        """
+        seq = self.readout == "attention"
+        xz = self.in_proj(x_kv)
+        x, z = xz.chunk(2, dim=-1) if seq else (xz, None)  # (B, L, E) each
         if kv_mask is not None:
             x = x * kv_mask[..., None].to(x.dtype)  # trailing padding enters as zeros
         x = causal_conv(x, self.conv_weight, self.conv_bias, backend=self.backend)
-        dt, Bm, Cm = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        parts = self.x_proj(x).split([self.dt_rank] + [self.d_state] * (2 if seq else 1), dim=-1)
+        dt, Bm = parts[0], parts[1]
+        Cm = parts[2] if seq else torch.zeros_like(Bm)  # no output sequence needed
         delta = F.softplus(self.dt_proj(dt))  # (B, L, E), input-dependent step
         if kv_mask is not None:
             delta = delta * kv_mask[..., None].to(delta.dtype)  # Δ = 0: state passes unchanged
-        y, last = selective_scan(x, delta, -torch.exp(self.A_log), Bm, Cm, self.D,
+        D = self.D if seq else x.new_zeros(x.shape[-1])
+        y, last = selective_scan(x, delta, -torch.exp(self.A_log), Bm, Cm, D,
                                  chunk=self.chunk, backend=self.backend)
-        return self.out_proj(y * F.silu(z)), last
+        return (self.out_proj(y * F.silu(z)) if seq else None), last
 
     def _attend(self, x_q, x_kv, *, q_coords, kv_coords, kv_mask, beta):
         x_kv, kv_mask, _, _ = pack_keys(x_kv, kv_mask)

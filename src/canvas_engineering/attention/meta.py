@@ -112,8 +112,8 @@ class MixtureAttention(QKVAttention):
         q, k, v = self.project(x_q, x)  # (B, h, N, d)
         nb = math.ceil(nk / bs)
         pad = nb * bs - nk
-        kb = F.pad(k, (0, 0, 0, pad)).view(b * h, nb, bs * d)  # (B·h, nb, bs·d)
-        vb = F.pad(v, (0, 0, 0, pad)).view(b * h, nb, bs * d)
+        kb = F.pad(k, (0, 0, 0, pad)).reshape(b * h, nb, bs * d)  # (B·h, nb, bs·d)
+        vb = F.pad(v, (0, 0, 0, pad)).reshape(b * h, nb, bs * d)
         mb = F.pad(mask, (0, pad)).view(b, 1, nb, bs).expand(b, h, nb, bs).reshape(b * h, nb, bs)
         # 1. route: score every block by its mean key, keep the top r
         cnt = mb.sum(-1, keepdim=True)  # (B·h, nb, 1)
