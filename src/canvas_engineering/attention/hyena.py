@@ -8,6 +8,8 @@ short causal depthwise conv) and h1, h2 implicit long filters: a small MLP of si
 features of the lag, times a learned exponential decay window, one filter per channel. `*` is
 a causal convolution done by FFT in O(L log L). Query i then reads u at the last key it may see
 (`readout_positions`) through its own gate: out_i = W_o(W_g x_q,i ⊙ u[p_i - 1]).
+The convolutions are causal exactly in math; in floating point the FFT spreads rounding error
+(~1e-9 relative) from later keys, so "does not read the future" holds to round-off only.
 """
 
 from __future__ import annotations
