@@ -35,6 +35,21 @@ from .coarse import ConnectivityPolicy
 from .compile import BoundField, BoundSchema, compile_schema
 from .fields import CARRIERS, FAMILIES, Field, FieldError
 from .packing import LayoutStrategy
+from .program import (
+    CLOCK_MODES,
+    COMPILE_MODES,
+    OPERATORS,
+    CanvasProgram,
+    Clock,
+    LearningSpec,
+    ProgramEdge,
+    ProgramError,
+    RegionProgram,
+    compile_program,
+    derive_operator,
+)
+from .program_compiler import CompiledProgram, ProgramCompiler, RegionModel
+from .scheduler import RegionScheduler
 
 # -- attention function library and dispatcher (issue 4) ---------------------------------------
 
