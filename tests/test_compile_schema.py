@@ -274,3 +274,13 @@ def test_topology_validates_against_layout():
         bound = run_snippet(code)["bound"]
         bound.topology.validate(bound.layout)
         assert set(bound.topology.region_names) == set(bound.field_names)
+
+
+def test_bound_schema_round_trips_through_canvas_schema_json():
+    from canvas_engineering import CanvasSchema
+
+    bound = run_snippet(WORLD)["bound"]
+    schema = bound.schema
+    back = CanvasSchema.from_dict(schema.to_dict())
+    assert back.layout == bound.layout
+    assert back.topology == bound.topology
