@@ -142,6 +142,15 @@ def test_mamba_chunked_scan_matches_per_step_recurrence():
         torch.testing.assert_close(h, h_ref)
 
 
+def test_mamba_closed_form_last_state_matches_recurrence():
+    b, length, e, s = 2, 17, 5, 3
+    u, Bm, Cm = rand(b, length, e), rand(b, length, s), rand(b, length, s)
+    delta = F.softplus(rand(b, length, e))
+    A = -torch.rand(e, s, generator=gen) * 3
+    _, h_ref = naive_selective_scan(u, delta, A, Bm, Cm, torch.zeros(e))
+    torch.testing.assert_close(mamba_mod.selective_last_state(u, delta, A, Bm), h_ref)
+
+
 def test_mamba_module_chunk_size_does_not_change_output():
     x_q, x_kv = rand(2, 5, D), rand(2, 23, D)
     for readout in ("attention", "state"):

@@ -38,7 +38,7 @@ class RWKVAttention(AttentionModule):
     No logits: `beta` is ignored.
     """
 
-    def __init__(self, d_model: int, n_heads: int = 4, *, causal: bool = True, chunk: int = 32,
+    def __init__(self, d_model: int, n_heads: int = 4, *, causal: bool = True, chunk: int = 16,
                  eps: float = 1e-6, bias: bool = True) -> None:
         super().__init__(d_model, n_heads)
         self.causal = bool(causal)
