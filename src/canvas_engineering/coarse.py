@@ -121,7 +121,7 @@ def coarse_topology(root: Entity, order: list[str]) -> CanvasTopology:
 
     `order` lists every field path; self connections come first in that order.
     """
-    pol = {}  # path -> temporal policy of the entity whose rule created the edge
+    pol = {}  # field path -> temporal policy of the entity that owns it (for its self edge)
     pairs: list[tuple[str, str, bool, str]] = []  # (a, b, directed, temporal)
     for ent in root.walk():
         p = ent.policy
