@@ -52,6 +52,30 @@ from .program_compiler import CompiledProgram, ProgramCompiler, RegionModel
 from .scheduler import RegionScheduler
 
 # -- attention function library and dispatcher (issue 4) ---------------------------------------
+from .attention import (
+    AttentionModule,
+    CogVideoXAttention,
+    CopyAttention,
+    CosineAttention,
+    CrossAttention,
+    GatedAttention,
+    HyenaAttention,
+    LinearAttention,
+    LocalAttention,
+    MambaAttention,
+    MixtureAttention,
+    NoneAttention,
+    PerceiverAttention,
+    PoolingAttention,
+    RandomFixedAttention,
+    RWKVAttention,
+    SigmoidAttention,
+    SparseAttention,
+    attention_names,
+    create_attention,
+    get_attention_class,
+    register_attention,
+)
 
 # -- looped blocks, grafting, schedules, checkpoints (issue 5) ---------------------------------
 from .checkpoint import CheckpointError, load_loop_checkpoint, save_loop_checkpoint
