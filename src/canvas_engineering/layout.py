@@ -96,8 +96,18 @@ class RegionSpec:
     @property
     def shape(self) -> tuple[int, ...]:
         """Extent along each axis: (frames, *spatial extents)."""
+        return tuple(hi - lo for lo, hi in self.axis_bounds)
+
+    @property
+    def axis_bounds(self) -> tuple[tuple[int, int], ...]:
+        """(lo, hi) per axis, time first."""
         b = self.bounds
-        return tuple(b[2 * i + 1] - b[2 * i] for i in range(self.ndim))
+        return tuple((b[2 * i], b[2 * i + 1]) for i in range(self.ndim))
+
+    @property
+    def slices(self) -> tuple[slice, ...]:
+        """Index of the region's box in a (T, *spatial) array."""
+        return tuple(slice(lo, hi) for lo, hi in self.axis_bounds)
 
     @property
     def frames(self) -> range:
@@ -208,19 +218,20 @@ class CanvasLayout:
         return spec
 
     def _check_no_overlap(self) -> None:
-        names = list(self.regions)
-        if len(names) < 2:
+        # Paint an occupancy count per position: linear in positions and regions, so a fleet of
+        # thousands of regions is checked as fast as a handful.
+        occupancy = np.zeros(self.shape, dtype=np.int32)
+        for spec in self.regions.values():
+            occupancy[spec.slices] += 1
+        if occupancy.max(initial=0) <= 1:
             return
-        b = np.array([self.regions[n].bounds for n in names]).reshape(len(names), -1, 2)
-        lo = np.maximum(b[:, None, :, 0], b[None, :, :, 0])  # (R, R, axes)
-        hi = np.minimum(b[:, None, :, 1], b[None, :, :, 1])
-        hit = np.triu((hi > lo).all(-1), k=1)
-        if hit.any():
-            i, j = map(int, np.argwhere(hit)[0])
-            raise OverlapError(
-                f"regions: {names[i]!r} {self.regions[names[i]].bounds} overlaps "
-                f"{names[j]!r} {self.regions[names[j]].bounds}; expected disjoint regions "
-                "(pass allow_overlap=True to permit shared positions)")
+        where = tuple(int(c) for c in np.unravel_index(np.argmax(occupancy > 1), self.shape))
+        a, b = [n for n, s in self.regions.items()
+                if all(lo <= c < hi for c, (lo, hi) in zip(where, s.axis_bounds))][:2]
+        raise OverlapError(
+            f"regions: {a!r} {self.regions[a].bounds} overlaps {b!r} {self.regions[b].bounds} "
+            f"(both hold position {where}); expected disjoint regions (pass allow_overlap=True "
+            "to permit shared positions)")
 
     # -- geometry -------------------------------------------------------------------------------
 
@@ -254,8 +265,7 @@ class CanvasLayout:
         return torch.arange(self.num_positions).view(self.shape)  # (T, *S)
 
     def _box(self, bounds: tuple[int, ...]) -> torch.Tensor:
-        sl = tuple(slice(bounds[2 * i], bounds[2 * i + 1]) for i in range(len(bounds) // 2))
-        return self._grid[sl].reshape(-1)
+        return self._grid[RegionSpec(bounds).slices].reshape(-1)
 
     def region_index_tensor(self, name: str) -> torch.Tensor:
         """Flat canvas indices of a region as a LongTensor, t-major then spatial order. (n,)"""
@@ -312,12 +322,8 @@ class CanvasLayout:
         for spec in self.regions.values():
             if not spec.is_output:
                 continue
-            b = spec.bounds
-            t0 = max(b[0], self.t_current)
-            if t0 >= b[1]:
-                continue
-            sl = (slice(t0, b[1]),) + tuple(slice(b[2 * i], b[2 * i + 1])
-                                            for i in range(1, spec.ndim))
+            future = (slice(max(spec.bounds[0], self.t_current), spec.bounds[1]),)
+            sl = future + spec.slices[1:]
             w[sl] = torch.clamp(w[sl], min=spec.loss_weight)
         return w.reshape(-1).to(device)
 
