@@ -76,6 +76,7 @@ from .attention import (
     get_attention_class,
     register_attention,
 )
+from .dispatcher import AttentionDispatcher
 
 # -- looped blocks, grafting, schedules, checkpoints (issue 5) ---------------------------------
 from .checkpoint import CheckpointError, load_loop_checkpoint, save_loop_checkpoint

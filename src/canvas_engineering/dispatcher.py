@@ -1,0 +1,288 @@
+"""AttentionDispatcher: execute a canvas topology as one attention layer.
+
+Shape glossary: B batch, N positions, D d_model, h heads, d = D / h head size, G groups (or
+calls) in a bucket, Q / K queries / keys per group, S coordinate axes (t, *spatial).
+
+Every connection is its own operation, with its own offsets and fill mode, executed exactly as
+`lowering.frame_edges` / `lowering.lower` define it (two connections that differ only in
+offsets stay two operations). How the incoming edges of a position combine:
+
+1. Each connection resolves to an attention type (`CanvasTopology.resolve_fn`). A *unit* is one
+   module and the connections it runs: one unit per type when `share_params=True` (default),
+   one per connection otherwise.
+2. Softmax units (modules that are plain softmax attention: `cross_attention`,
+   `self_attention`, `cogvideox`, `cosine_attention`, and custom subclasses of `QKVAttention`
+   that keep its `_attend`) give each query ONE softmax over the union of the unit's keys, with
+   additive bias log(connection weight × fill weight) (max over connections on a shared pair):
+   exactly `scaled_dot_product_attention` with the unit's `additive_mask`. So a dense topology
+   of cross_attention is an ordinary attention layer.
+3. Other units run *calls* (see `dispatch_plan`): per connection and src frame, the module reads
+   the dst frames at fill weight 1 as one key set, and each interpolated dst frame separately.
+4. Mixing: a softmax unit's output at a query carries weight ω = the largest weight among its
+   keys; a call carries connection weight × fill weight. The outputs of one type are averaged
+   with these weights per query; the results of the different types are summed.
+5. A position that no edge of a type reaches gets zero from that type; a position with no
+   incoming edge at all gets a zero update. `none` edges are skipped (they add zero).
+
+Execution: softmax units on CPU gather each bucket of query groups with their key sets and call
+SDPA once per bucket (a dense topology is one call); on CUDA (or `backend="flex"`) they run
+FlexAttention with the lowering's `BlockMask` and a score_mod adding log weights. Other units
+run one batched module call per bucket. All indices are built once at construction.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import CosineAttention, NoneAttention, create_attention
+from .attention._common import QKVAttention
+from .dispatch_plan import Block, Bucket, bucketize, call_blocks, softmax_blocks
+from .errors import bad
+from .layout import CanvasLayout
+from .lowering import lower
+from .topology import CanvasTopology
+
+_BACKENDS = ("auto", "sdpa", "flex")
+_compiled_flex = None
+
+
+def softmax_kind(module: nn.Module) -> str | None:
+    """'dot' / 'cosine' if `module` is plain softmax attention the dispatcher can fuse, else None."""
+    attend = getattr(type(module), "_attend", None)
+    if attend is QKVAttention._attend:
+        return "dot"
+    if attend is CosineAttention._attend:
+        return "cosine"
+    return None
+
+
+def _heads_by_group(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """t (B, N, h, d), idx (G, n) -> (G·B, h, n, d): groups become SDPA batch rows."""
+    return t[:, idx].permute(1, 0, 3, 2, 4).flatten(0, 1)
+
+
+def _rows_by_group(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """t (B, N, ...), idx (G, n) -> (G·B, n, ...): calls become module batch rows."""
+    return t[:, idx].transpose(0, 1).flatten(0, 1)
+
+
+class _Buffers(nn.Module):
+    """Holds one bucket's index tensors as (non-persistent) buffers, so `.to()` moves them."""
+
+    def __init__(self, bucket: Bucket) -> None:
+        super().__init__()
+        for name, t in vars(bucket).items():
+            self.register_buffer(name, t, persistent=False)
+
+
+class AttentionDispatcher(nn.Module):
+    """Runs `topology` on `layout` as an attention layer (rules in the module docstring).
+
+    Args:
+        topology, layout: the declaration; the topology is validated against the layout.
+        d_model, n_heads: width and heads of every attention module.
+        share_params: one module per attention type (True) or per connection (False).
+        options: per-type keyword options for `create_attention`, e.g. {"perceiver":
+            {"n_latents": 4}}; keys must be types the topology uses.
+        backend: "auto" (FlexAttention on CUDA, SDPA otherwise), "sdpa" or "flex".
+    """
+
+    def __init__(self, topology: CanvasTopology, layout: CanvasLayout, d_model: int,
+                 n_heads: int, *, share_params: bool = True,
+                 options: dict[str, dict] | None = None, backend: str = "auto") -> None:
+        super().__init__()
+        for name, v in (("d_model", d_model), ("n_heads", n_heads)):
+            if not isinstance(v, Integral) or isinstance(v, bool) or v < 1:
+                raise bad(name, v, "a positive int")
+        if d_model % n_heads:
+            raise bad("d_model", d_model, f"a multiple of n_heads={n_heads}")
+        if not isinstance(share_params, bool):
+            raise bad("share_params", share_params, "a bool")
+        if backend not in _BACKENDS:
+            raise bad("backend", backend, f"one of {list(_BACKENDS)}")
+        if not isinstance(topology, CanvasTopology):
+            raise bad("topology", type(topology).__name__, "a CanvasTopology")
+        if not isinstance(layout, CanvasLayout):
+            raise bad("layout", type(layout).__name__, "a CanvasLayout")
+        topology.validate(layout)
+        self.layout, self.topology = layout, topology
+        self.d_model, self.n_heads, self.backend = int(d_model), int(n_heads), backend
+        self.num_positions = layout.num_positions
+        fns = [topology.resolve_fn(c, layout) for c in topology.connections]
+        options = {} if options is None else options
+        if not isinstance(options, dict):
+            raise bad("options", options, "a dict of attention type -> dict of options")
+        for fn, opts in options.items():
+            if fn not in fns:
+                raise bad("options", fn, f"a type the topology uses, one of {sorted(set(fns))}")
+            if not isinstance(opts, dict):
+                raise bad(f"options[{fn!r}]", opts, "a dict of keyword options")
+
+        # 1. units: the module and connection indices each one runs
+        units: dict[str, tuple[str, list[int]]] = {}
+        for i, fn in enumerate(fns):
+            key = fn if share_params else f"e{i}_{fn}"
+            units.setdefault(key, (fn, []))[1].append(i)
+        self.attn = nn.ModuleDict({key: create_attention(fn, d_model, n_heads,
+                                                         **options.get(fn, {}))
+                                   for key, (fn, _) in units.items()})
+        # 2. blocks per unit: query groups (softmax) or calls (others)
+        blocks: dict[str, list[Block]] = {}
+        self._kind: dict[str, str | None] = {}
+        self._lowering = {}
+        for key, (fn, idx) in units.items():
+            if isinstance(self.attn[key], NoneAttention):
+                continue  # contributes exactly zero, and only to its own type's average
+            kind = self._kind[key] = softmax_kind(self.attn[key])
+            if kind:
+                low = lower(CanvasTopology([topology.connections[i] for i in idx]), layout)
+                self._lowering[key] = low
+                blocks[key] = softmax_blocks(low)
+            else:
+                blocks[key] = [b for i in idx for b in call_blocks(topology.connections[i], layout)]
+        # 3. per-type mixing divisor, then padded buckets as buffers
+        mix: dict[str, torch.Tensor] = {}
+        for key, bl in blocks.items():
+            m = mix.setdefault(units[key][0], torch.zeros(self.num_positions))  # (N,)
+            for b in bl:
+                m.index_add_(0, b.q, torch.full((len(b.q),), b.weight))
+        self.plans = nn.ModuleDict()
+        for key, bl in blocks.items():
+            mixer = mix[units[key][0]]
+            self.plans[key] = nn.ModuleList(
+                _Buffers(bk) for bk in bucketize(bl, mixer, self._kind[key] is not None))
+            if self._kind[key]:  # FlexAttention path: per-position weight over the whole canvas
+                low, pos_w = self._lowering[key], torch.zeros(self.num_positions)
+                for b in bl:
+                    pos_w[b.q] = b.weight / mixer[b.q]
+                table = torch.where(low.weight > 0, low.weight.log(), torch.zeros(()))  # (A, A)
+                self.plans[key].register_buffer("label", low.label, persistent=False)
+                self.plans[key].register_buffer("log_w", table, persistent=False)
+                self.plans[key].register_buffer("pos_w", pos_w, persistent=False)
+        grid = torch.meshgrid(*(torch.arange(s) for s in layout.shape), indexing="ij")
+        self.register_buffer("coords", torch.stack(grid, -1).view(self.num_positions, -1),
+                             persistent=False)  # (N, S) canvas coordinates, t first
+        self._block_masks: dict[tuple[str, str], object] = {}
+
+    # -- softmax units --------------------------------------------------------------------------
+
+    def _qkv(self, key: str, x: torch.Tensor):
+        """Head-split projections of every position: q, k, v each (B, N, h, d)."""
+        m, (b, n, _) = self.attn[key], x.shape
+        k, v = m.kv_proj(x).chunk(2, dim=-1)
+        q, k, v = (t.reshape(b, n, self.n_heads, -1) for t in (m.q_proj(x), k, v))
+        if self._kind[key] == "cosine":
+            q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+        return q, k, v
+
+    def _scale(self, key: str, beta: float) -> float:
+        m = self.attn[key]
+        return beta * m.scale if self._kind[key] == "cosine" else beta / math.sqrt(m.d_head)
+
+    def _softmax_sdpa(self, key: str, x: torch.Tensor, out: torch.Tensor, beta: float):
+        """One SDPA call per bucket of query groups; adds the weighted unit output to `out`."""
+        q, k, v = self._qkv(key, x)
+        B, D, h = x.shape[0], self.d_model, self.n_heads
+        for bk in self.plans[key]:
+            G, Q = bk.q_idx.shape
+            K = bk.k_idx.shape[1]
+
+            mask = None
+            if bk.key_bias is not None:  # (G, K) -> (G·B, 1, 1, K), shared by a group's queries
+                mask = bk.key_bias.to(x.dtype)[:, None, None, None].expand(G, B, 1, 1, K)
+                mask = mask.reshape(G * B, 1, 1, K)
+            o = F.scaled_dot_product_attention(_heads_by_group(q, bk.q_idx),
+                                               _heads_by_group(k, bk.k_idx),
+                                               _heads_by_group(v, bk.k_idx), attn_mask=mask,
+                                               scale=self._scale(key, beta))  # (G·B, h, Q, d)
+            o = o.view(G, B, h, Q, -1).permute(1, 0, 3, 2, 4).reshape(B, G * Q, D)
+            out = self._accumulate(out, self.attn[key].out_proj(o), bk)
+        return out
+
+    def _softmax_flex(self, key: str, x: torch.Tensor, out: torch.Tensor, beta: float):
+        """FlexAttention over the whole canvas with the unit's BlockMask and log-weight bias."""
+        from torch.nn.attention.flex_attention import flex_attention
+
+        global _compiled_flex
+        plan, dev = self.plans[key], x.device
+        if (key, str(dev)) not in self._block_masks:
+            self._block_masks[key, str(dev)] = self._lowering[key].block_mask(device=dev)
+        label, log_w = plan.label, plan.log_w
+
+        def score_mod(score, b, h, q_idx, kv_idx):
+            return score + log_w[label[q_idx], label[kv_idx]]
+
+        fn = flex_attention
+        if x.is_cuda:  # eager flex is a slow reference implementation; compile once
+            _compiled_flex = _compiled_flex or torch.compile(flex_attention, dynamic=False)
+            fn = _compiled_flex
+        q, k, v = (t.transpose(1, 2) for t in self._qkv(key, x))  # (B, h, N, d)
+        o = fn(q, k, v, score_mod=score_mod, block_mask=self._block_masks[key, str(dev)],
+               scale=self._scale(key, beta))  # (B, h, N, d)
+        y = self.attn[key].out_proj(o.transpose(1, 2).reshape(x.shape))  # (B, N, D)
+        return out + y * plan.pos_w.to(y.dtype)[:, None]
+
+    # -- other units ----------------------------------------------------------------------------
+
+    def _calls(self, key: str, x: torch.Tensor, out: torch.Tensor, beta: float):
+        """One batched module call per bucket of calls; adds the weighted outputs to `out`."""
+        B, D = x.shape[0], self.d_model
+        for bk in self.plans[key]:
+            G, Q = bk.q_idx.shape
+            K = bk.k_idx.shape[1]
+
+            coords = self.coords.expand(B, -1, -1)
+            kv_mask = None if bk.kv_mask is None else \
+                bk.kv_mask[:, None].expand(G, B, K).reshape(G * B, K)
+            y = self.attn[key](_rows_by_group(x, bk.q_idx), _rows_by_group(x, bk.k_idx),
+                               q_coords=_rows_by_group(coords, bk.q_idx),
+                               kv_coords=_rows_by_group(coords, bk.k_idx), kv_mask=kv_mask,
+                               beta=beta)  # (G·B, Q, D)
+            out = self._accumulate(out, y.view(G, B, Q, D).transpose(0, 1).reshape(B, G * Q, D),
+                                   bk)
+        return out
+
+    @staticmethod
+    def _accumulate(out: torch.Tensor, y: torch.Tensor, bk: nn.Module) -> torch.Tensor:
+        """out (B, N, D) + y (B, G·Q, D) weighted by the bucket's q_weight, added at q_idx."""
+        if bk.q_weight is not None:
+            y = y * bk.q_weight.reshape(-1).to(y.dtype)[None, :, None]
+        return out.index_add(1, bk.q_idx.reshape(-1), y)
+
+    # -- forward --------------------------------------------------------------------------------
+
+    def forward(self, x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
+        """Args: x (B, N, D) canvas states; beta: logit sharpening for types with logits.
+
+        Returns (B, N, D): the attention update of every position (zero where nothing flows in).
+        """
+        N, D = self.num_positions, self.d_model
+        if not isinstance(x, torch.Tensor) or x.dim() != 3 or tuple(x.shape[1:]) != (N, D):
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise bad("x", shape, f"a tensor of shape (B, {N}, {D}) (B, positions, d_model)")
+        if isinstance(beta, torch.Tensor):
+            beta = float(beta)
+        if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not math.isfinite(beta):
+            raise bad("beta", beta, "a finite number")
+        use_flex = self.backend == "flex" or (self.backend == "auto" and x.is_cuda)
+        out = torch.zeros_like(x)
+        for key, kind in self._kind.items():  # units, a handful: not positions or frames
+            if kind is None:
+                out = self._calls(key, x, out, float(beta))
+            elif use_flex:
+                out = self._softmax_flex(key, x, out, float(beta))
+            else:
+                out = self._softmax_sdpa(key, x, out, float(beta))
+        return out
+
+    def extra_repr(self) -> str:
+        return (f"d_model={self.d_model}, n_heads={self.n_heads}, units={len(self.attn)}, "
+                f"connections={len(self.topology.connections)}, backend={self.backend!r}")
+
+
+__all__ = ["AttentionDispatcher", "softmax_kind"]
