@@ -263,3 +263,22 @@ def test_fresh_gated_edge_leaves_output_unchanged():
     gated.attn["cross_attention"].load_state_dict(disp.attn["cross_attention"].state_dict())
     x = torch.randn(2, layout.num_positions, D)
     assert torch.equal(gated(x), disp(x))
+
+
+@pytest.mark.filterwarnings("ignore:flex_attention called without torch.compile")
+@pytest.mark.parametrize("fn", ["cosine_attention", "cogvideox", "self_attention"])
+def test_fused_softmax_kinds_equal_the_module_called_directly(fn):
+    torch.manual_seed(0)
+    layout = small_layout()
+    topo = CanvasTopology([Connection("a", "b", fn=fn), Connection("c", "a", fn=fn)])
+    disp = AttentionDispatcher(topo, layout, D, H)
+    m = disp.attn[fn]
+    x = torch.randn(2, layout.num_positions, D)
+    a, b, c = (positions(layout, n) for n in "abc")
+    ref = torch.zeros_like(x)
+    ref[:, a] = m(x[:, a], x[:, b], beta=1.7)
+    ref[:, c] = m(x[:, c], x[:, a], beta=1.7)
+    torch.testing.assert_close(disp(x, beta=1.7), ref, atol=1e-5, rtol=1e-5)
+    disp.backend = "flex"
+    with torch.no_grad():  # the FlexAttention path (eager forward on CPU) agrees
+        torch.testing.assert_close(disp(x, beta=1.7), ref, atol=1e-5, rtol=1e-5)
