@@ -4,7 +4,7 @@ Target (PRODUCT.md §4): linear-time types take at most 5x the time at 4N (not 1
 one JSON object per type; `cross_attention` (quadratic) is printed as a reference, as are mamba
 with its default attention readout (O(N) scan, O(N·M) readout) and mixture (router O(N·M / bs)).
 
-    python benchmarks/attention_scaling.py [--n 1024] [--d-model 64] [--reps 5]
+    python benchmarks/attention_types.py [--n 1024] [--d-model 64] [--reps 5]
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Prints one JSON line per case, then a summary line with the ratios of the target
 (PRODUCT.md §4: with checkpointing, peak at 3 loops ≤ 1.5 × peak at 1 loop). Compare ratios
 within one run; absolute times depend on the machine.
 
-    python benchmarks/looped_memory.py [--tokens 1024] [--dim 256] [--repeats 3]
+    python benchmarks/looped.py [--tokens 1024] [--dim 256] [--repeats 3]
 """
 
 from __future__ import annotations

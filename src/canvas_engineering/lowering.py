@@ -23,6 +23,7 @@ update that exists when r lies before the first or after the last one.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -108,49 +109,45 @@ class Lowering:
         self.label, atom_cells = self._atoms()
         self.weight = self._atom_weight(self._cell_weight(), atom_cells)  # (A, A)
 
-    def _region_cells(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Positions of a region and the cell of each. (n,), (n,)"""
+    def _region_cells(self, name: str) -> torch.Tensor:
+        """The cell of each position of a region, as a (frames, *spatial extents) block."""
         spec = self.layout.regions[name]
-        idx = self.layout.region_index_tensor(name)
-        per_frame = spec.num_positions // len(spec.frames)
-        cells = torch.arange(len(spec.frames)).repeat_interleave(per_frame)
-        return idx, cells + self.cell_offset[name]
+        cells = torch.arange(len(spec.frames)) + self.cell_offset[name]
+        return cells.view(-1, *[1] * (spec.ndim - 1)).expand(spec.shape)
 
     def _atoms(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Atom label per position (N,) and the cells of each atom (A, k); C marks 'no cell'.
 
         The last atom is always the empty one (no cell), used for padding.
         """
-        N, C = self.layout.num_positions, self.num_cells
-        names = self.layout.region_names
-        if not self.layout.allow_overlap:
-            label = torch.full((N,), C, dtype=torch.long)
+        C, names = self.num_cells, self.layout.region_names
+        regions = self.layout.regions
+        if not self.layout.allow_overlap:  # paint each region's cells onto the canvas grid
+            label = torch.full(self.layout.shape, C, dtype=torch.long)
             for name in names:
-                idx, cells = self._region_cells(name)
-                label[idx] = cells
-            return label, torch.arange(C + 1).unsqueeze(1)  # atoms = cells + empty
-        member = torch.full((len(names), N), C, dtype=torch.long)  # (R, N) cell per region
+                label[regions[name].slices] = self._region_cells(name)
+            return label.reshape(-1), torch.arange(C + 1).unsqueeze(1)  # atoms = cells + empty
+        member = torch.full((len(names), *self.layout.shape), C, dtype=torch.long)  # (R, T, *S)
         for r, name in enumerate(names):
-            idx, cells = self._region_cells(name)
-            member[r, idx] = cells
-        atom_cells, label = torch.unique(member, dim=1, return_inverse=True)
+            member[r][regions[name].slices] = self._region_cells(name)
+        atom_cells, label = torch.unique(member.flatten(1), dim=1, return_inverse=True)
         empty = torch.full((len(names), 1), C, dtype=torch.long)
         return label, torch.cat([atom_cells, empty], dim=1).T  # (A, R)
 
     def _cell_weight(self) -> torch.Tensor:
         """Max connection weight from each query cell to each key cell. (C+1, C+1)"""
         C1 = self.num_cells + 1
-        w = torch.zeros(C1 * C1)
+        q, k, val = [], [], []  # gathered in Python, scattered once: thousands of connections
         for conn in self.topology.connections:
             fe = frame_edges(conn, self.layout)
-            if not len(fe):
-                continue
-            t0s = self.layout.regions[conn.src].bounds[0]
-            t0d = self.layout.regions[conn.dst].bounds[0]
-            q = torch.tensor(fe.src_frame) - t0s + self.cell_offset[conn.src]
-            k = torch.tensor(fe.dst_frame) - t0d + self.cell_offset[conn.dst]
-            val = torch.tensor(fe.weight, dtype=torch.float32) * conn.weight
-            w.scatter_reduce_(0, q * C1 + k, val, reduce="amax")
+            src0 = self.cell_offset[conn.src] - self.layout.regions[conn.src].bounds[0]
+            dst0 = self.cell_offset[conn.dst] - self.layout.regions[conn.dst].bounds[0]
+            q += [src0 + f for f in fe.src_frame]
+            k += [dst0 + f for f in fe.dst_frame]
+            val += [conn.weight * w for w in fe.weight]
+        w = torch.zeros(C1 * C1)
+        flat = torch.tensor(q, dtype=torch.long) * C1 + torch.tensor(k, dtype=torch.long)
+        w.scatter_reduce_(0, flat, torch.tensor(val, dtype=torch.float32), reduce="amax")
         return w.view(C1, C1)
 
     @staticmethod
@@ -226,11 +223,18 @@ class Lowering:
         nb = -(-N // block_size)
         pad = nb * block_size - N
         label = torch.cat([self.label, torch.full((pad,), self.empty_atom, dtype=torch.long)])
-        connected = (self.weight > 0).float()  # (A, A)
-        counts = torch.zeros(nb, connected.shape[0])  # (nb, A) positions of each atom per block
-        counts.index_put_((torch.arange(nb * block_size) // block_size, label),
-                          torch.ones(nb * block_size), accumulate=True)
-        linked = counts @ connected @ counts.T  # (nb, nb) connected pairs per block pair
+        A = self.weight.shape[0]
+        # Sparse products: with thousands of atoms (a fleet of regions) a dense (nb, A) @ (A, A)
+        # would cost nb·A² flops, while both factors hold few non-zeros.
+        block = torch.arange(nb * block_size) // block_size
+        with warnings.catch_warnings():  # torch flags its sparse kernels as beta
+            warnings.simplefilter("ignore", UserWarning)
+            counts = torch.sparse_coo_tensor(
+                torch.stack([block, label]), torch.ones(len(label), dtype=torch.float64),
+                (nb, A), check_invariants=False).coalesce()  # (nb, A) atom counts per block
+            connected = (self.weight > 0).double().to_sparse()  # (A, A)
+            per_key = torch.sparse.mm(connected, counts.t().coalesce())  # (A, nb)
+            linked = torch.sparse.mm(counts, per_key).to_dense()  # (nb, nb) connected pairs
         full = linked == block_size * block_size
         partial = (linked > 0) & ~full
 
