@@ -100,7 +100,7 @@ bound = compile_schema(World(), d_model=64)
 def run_snippet(code: str) -> dict:
     ns = {"__name__": "seed_snippet"}
     # dont_inherit: this module's `from __future__ import annotations` must not leak in
-    exec(compile(code, "<seed 000>", "exec", dont_inherit=True), ns)  # noqa: S102
+    exec(compile(code, "<seed 000>", "exec", dont_inherit=True), ns)
     return ns
 
 

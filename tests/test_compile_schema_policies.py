@@ -1,6 +1,6 @@
 """ConnectivityPolicy variants, layout strategies and spatial ranks of compile_schema."""
 
-# ruff: noqa: RUF009  (Field is frozen: a shared default is the seed's documented idiom)
+
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Field declarations and the errors compile_schema raises for bad object trees."""
 
-# ruff: noqa: RUF009  (Field is frozen: a shared default is the seed's documented idiom)
+
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ bound, program = compile_program(Robot(), T=8, d_model=256)
 
 def robot():
     ns = {"__name__": "seed_snippet"}
-    exec(compile(ROBOT, "<seed 000>", "exec", dont_inherit=True), ns)  # noqa: S102
+    exec(compile(ROBOT, "<seed 000>", "exec", dont_inherit=True), ns)
     return ns
 
 
@@ -86,12 +86,12 @@ def test_coarse_fields_default_to_state():
 
     @dataclass
     class Eye:
-        pixels: Field = Field(2, 2, family="observation")  # noqa: RUF009
+        pixels: Field = Field(2, 2, family="observation")
 
     @dataclass
     class Agent:
         eye: Eye = dc_field(default_factory=Eye)
-        act: Field = Field(1, 2, family="action")  # noqa: RUF009
+        act: Field = Field(1, 2, family="action")
 
     _, program = compile_program(Agent())
     assert program.regions["eye"].family == "state"

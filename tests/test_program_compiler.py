@@ -1,6 +1,6 @@
 """ProgramCompiler passes act on a model: freeze, constant folding, export, dead connections."""
 
-# ruff: noqa: RUF009  (Field is frozen: a shared default is the seed's documented idiom)
+
 
 from __future__ import annotations
 

@@ -21,14 +21,14 @@ def test_canvas_topology_and_schema_snippets_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     blocks = python_blocks()
     ns: dict = {}
-    exec(blocks[0], ns)  # noqa: S102 - declaring a canvas
+    exec(blocks[0], ns)
     assert ns["batch"].shape == (4, 320, 256) and ns["actions"].shape == (4, 5, 256)
     assert ns["weights"].sum() == 3 * 36 + 2.0 * 3 + 1
-    exec(blocks[1], ns)  # noqa: S102 - topologies and lowering
+    exec(blocks[1], ns)
     N = ns["layout"].num_positions
     assert ns["mask"].shape == (N, N) and torch.equal(ns["allowed"], ns["mask"] > 0)
     assert [op[3] for op in ns["ops"]] == ["cross_attention", "cross_attention", "pooling"]
     ns["other_schema"] = None
-    exec(blocks[2].replace("other_schema, threshold", "loaded, threshold"), ns)  # noqa: S102 - schemas
+    exec(blocks[2].replace("other_schema, threshold", "loaded, threshold"), ns)
     assert ns["loaded"] == ns["schema"]
     assert ns["pairs"] == []  # no region declares a semantic embedding

@@ -70,8 +70,8 @@ def test_from_program_and_position_mask():
 
     @dataclass
     class R:
-        a: Field = Field(1, 2)  # noqa: RUF009
-        b: Field = Field(2, 2)  # noqa: RUF009
+        a: Field = Field(1, 2)
+        b: Field = Field(2, 2)
 
     bound, program = compile_program(R(), T=2, clocks={"b": Clock(period=2)})
     s = RegionScheduler(program)
