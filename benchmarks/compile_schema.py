@@ -18,21 +18,7 @@ import torch
 
 from canvas_engineering import Field, compile_schema
 from canvas_engineering.lowering import lower
-
-
-@dataclass
-class Vehicle:
-    __coarse__ = Field(4, 4)
-    camera: Field = Field(8, 8)
-    lidar: Field = Field(4, 8)
-    plan: Field = Field(2, 4)
-    action: Field = Field(1, 4, loss_weight=2.0)
-
-
-@dataclass
-class Fleet:
-    dispatch: Field = Field(4, 4)
-    vehicles: list = dc_field(default_factory=list)
+from canvas_engineering.presets import fleet
 
 
 @dataclass
@@ -78,9 +64,8 @@ def case(name: str, root: object) -> dict:
 
 def main() -> None:
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    case("warm-up", Fleet(vehicles=[Vehicle() for _ in range(2)]))
-    for name, root in [("fleet_50", Fleet(vehicles=[Vehicle() for _ in range(50)])),
-                       ("fleet_1000", Fleet(vehicles=[Vehicle() for _ in range(1000)])),
+    case("warm-up", fleet(2))
+    for name, root in [("fleet_50", fleet(50)), ("fleet_1000", fleet(1000)),
                        ("deep_world_6x4x4", World())]:
         print(json.dumps(case(name, root)), flush=True)
 

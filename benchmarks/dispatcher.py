@@ -127,25 +127,10 @@ def mixed_case(repeats: int) -> dict:
 
 def fleet_case(repeats: int) -> dict:
     """Seed 000's fleet of 50 vehicles, compiled from typed dataclasses."""
-    from dataclasses import dataclass
-    from dataclasses import field as dc_field
+    from canvas_engineering import compile_schema
+    from canvas_engineering.presets import fleet
 
-    from canvas_engineering import Field, compile_schema
-
-    @dataclass
-    class Vehicle:
-        __coarse__ = Field(4, 4)
-        camera: Field = Field(8, 8)
-        lidar: Field = Field(4, 8)
-        plan: Field = Field(2, 4)
-        action: Field = Field(1, 4, loss_weight=2.0)
-
-    @dataclass
-    class Fleet:
-        dispatch: Field = Field(4, 4)
-        vehicles: list = dc_field(default_factory=list)
-
-    bound = compile_schema(Fleet(vehicles=[Vehicle() for _ in range(50)]), d_model=D)
+    bound = compile_schema(fleet(50), d_model=D)
     start = time.perf_counter()
     disp = AttentionDispatcher(bound.topology, bound.layout, D, HEADS)
     built = time.perf_counter() - start

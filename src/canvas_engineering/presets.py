@@ -1,11 +1,16 @@
 """Built-in canvases from the seed: robot manipulation, computer use, multi-robot control.
 
 Each is a `CanvasSchema` (layout + the topology the seed pairs with it), used by the command-line
-tool's default job, the benchmarks and the examples.
+tool's default job, the benchmarks and the examples. `fleet(n)` is the seed's typed fleet of
+vehicles, to compile with `compile_schema`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+
+from .fields import Field
 from .layout import CanvasLayout, RegionSpec
 from .schema import CanvasSchema
 from .topology import CanvasTopology, Connection
@@ -64,6 +69,32 @@ def multi_robot() -> CanvasSchema:
         Connection("robot2_action", "shared_task"),
     ])
     return CanvasSchema(layout, topology, {"name": "multi-robot control"})
+
+
+@dataclass
+class Vehicle:
+    """Seed 000's vehicle: sensors, a plan and an action, seen from the fleet as a 4×4 summary."""
+
+    __coarse__ = Field(4, 4)
+    camera: Field = Field(8, 8)
+    lidar: Field = Field(4, 8)
+    plan: Field = Field(2, 4)
+    action: Field = Field(1, 4, loss_weight=2.0)
+
+
+@dataclass
+class Fleet:
+    """Seed 000's fleet: a dispatch field and an array of vehicles."""
+
+    dispatch: Field = Field(4, 4)
+    vehicles: list = dc_field(default_factory=list)
+
+
+def fleet(n_vehicles: int = 50) -> Fleet:
+    """A fleet of `n_vehicles` (typed; compile it with `compile_schema`)."""
+    if not isinstance(n_vehicles, int) or n_vehicles < 1:
+        raise ValueError(f"n_vehicles: got {n_vehicles!r}, expected an int >= 1")
+    return Fleet(vehicles=[Vehicle() for _ in range(n_vehicles)])
 
 
 PRESETS = {"robot": robot, "computer_use": computer_use, "multi_robot": multi_robot}
