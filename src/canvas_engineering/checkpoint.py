@@ -55,16 +55,24 @@ def save_loop_checkpoint(path, looped_blocks, action_head: nn.Module | None = No
 
     `metadata` (str → str) is stored in the file header next to the format tag.
     """
-    st = _safetensors()
     tensors = {k: v.detach().contiguous().cpu()
                for k, v in loop_state_dict(looped_blocks, action_head).items()}
     meta = {"format": FORMAT, "n_blocks": str(len(looped_blocks))}
     meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
+    write_safetensors(path, tensors, meta)
+
+
+def write_safetensors(path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write `tensors` to `path` as safetensors, atomically: a temporary file in the same
+    directory, flushed to disk, then moved into place. A crash leaves the old file or none."""
+    st = _safetensors()
     path = os.fspath(path)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
     os.close(fd)
     try:
-        st.save_file(tensors, tmp, metadata=meta)
+        st.save_file(tensors, tmp, metadata=metadata)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
