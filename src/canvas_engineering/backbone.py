@@ -1,0 +1,255 @@
+"""A scratch DiT-style backbone for canvases: the world model of seed 002 §3 (architecture v1).
+
+Shape glossary: B batch, N positions, D d_model, n_r positions of region r, d_r data values per
+position of region r, F timestep frequency features, L loops.
+
+Data flow (reads bottom-up: small parts first, the model last):
+1. per-region encoders (Linear d_r → D) place tokens on a `SpatiotemporalCanvas`; positions in
+   no region (or in a region without a codec) keep the canvas's empty token + structure;
+2. the diffusion timestep → sinusoidal features → MLP → conditioning vector c (B, D);
+3. `n_blocks` `CanvasDiTBlock`s, each looped by a `LoopedBlockWrapper` (weight-tied, learned
+   loop embeddings, zero-initialised gates), attention following the canvas topology;
+4. final AdaLN + per-region decoders (Linear D → d_r).
+
+adaLN-Zero (DiT, Peebles & Xie 2023): every modulation layer starts at zero, so each block is the
+identity at init and the model's output at init does not depend on the loop count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .canvas import SpatiotemporalCanvas
+from .codecs import RegionCodec
+from .dispatcher import AttentionDispatcher
+from .errors import CanvasError, bad
+from .layout import CanvasLayout
+from .looped import GATES, LoopedBlockWrapper
+from .topology import CanvasTopology
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """Size of a `CanvasWorldModel`. Round-trips through `to_dict` / `from_dict` (JSON).
+
+    Args:
+        d_model: D; n_heads: attention heads; n_blocks: distinct (weight-untied) blocks;
+        loops: L, most (and default) iterations per block; mlp_ratio: SwiGLU hidden width / D;
+        gate: loop gate of `LoopedBlockWrapper` ("zero" = identity at init);
+        checkpoint: recompute each loop on backward; freq_dim: F, sinusoidal timestep features.
+    """
+
+    d_model: int = 64
+    n_heads: int = 4
+    n_blocks: int = 2
+    loops: int = 2
+    mlp_ratio: float = 4.0
+    gate: str = "zero"
+    checkpoint: bool = False
+    freq_dim: int = 256
+
+    def __post_init__(self) -> None:
+        for name in ("d_model", "n_heads", "n_blocks", "loops", "freq_dim"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise bad(name, v, "an int >= 1")
+        if self.d_model % self.n_heads:
+            raise bad("d_model", self.d_model, f"a multiple of n_heads={self.n_heads}")
+        if self.freq_dim % 2:
+            raise bad("freq_dim", self.freq_dim, "an even int")
+        r = self.mlp_ratio
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not r > 0 or math.isinf(r):
+            raise bad("mlp_ratio", r, "a finite number > 0")
+        if self.gate not in GATES:
+            raise bad("gate", self.gate, f"one of {list(GATES)}")
+        if not isinstance(self.checkpoint, bool):
+            raise bad("checkpoint", self.checkpoint, "a bool")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BackboneConfig:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(data, dict) or set(data) - fields:
+            got = sorted(set(data) - fields) if isinstance(data, dict) else type(data).__name__
+            raise bad("backbone config keys", got, f"a subset of {sorted(fields)}")
+        return cls(**data)
+
+
+# Size presets (DiT-style string registry). paper-toy is seed 002's v1 toy: d_model 128, 3 blocks,
+# 3 loops, ~1.49 M parameters; mlp_ratio 6 brings our block to that count on the robot canvas.
+BACKBONE_PRESETS: dict[str, BackboneConfig] = {
+    "debug": BackboneConfig(d_model=64, n_heads=4, n_blocks=2, loops=2, mlp_ratio=2.0,
+                            freq_dim=64),
+    "paper-toy": BackboneConfig(d_model=128, n_heads=4, n_blocks=3, loops=3, mlp_ratio=6.0),
+    "small": BackboneConfig(d_model=384, n_heads=6, n_blocks=6, loops=3),
+    "base": BackboneConfig(d_model=768, n_heads=12, n_blocks=12, loops=3),
+}
+
+
+def backbone_config(name: str, **overrides) -> BackboneConfig:
+    """The preset `name`, with any fields replaced by `overrides`."""
+    if name not in BACKBONE_PRESETS:
+        raise bad("backbone preset", name, f"one of {list(BACKBONE_PRESETS)}")
+    return dataclasses.replace(BACKBONE_PRESETS[name], **overrides)
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """AdaLN: x (B, N, D) scaled and shifted per sample by (B, D) vectors."""
+    return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
+
+
+class TimestepEmbedder(nn.Module):
+    """Diffusion time t ∈ [0, 1] (B,) → conditioning vector (B, D): sinusoids → MLP (DiT)."""
+
+    def __init__(self, d_model: int, freq_dim: int = 256):
+        super().__init__()
+        self.freq_dim = freq_dim
+        self.mlp = nn.Sequential(nn.Linear(freq_dim, d_model), nn.SiLU(),
+                                 nn.Linear(d_model, d_model))
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        half = self.freq_dim // 2
+        freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
+        args = 1000.0 * t.float()[:, None] * freqs[None]  # (B, F/2); ×1000: DiT's integer steps
+        emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)  # (B, F)
+        return self.mlp(emb.to(self.mlp[0].weight.dtype))
+
+
+class SwiGLU(nn.Module):
+    """Feed-forward w2(silu(w1 x) · w3 x) (Shazeer 2020)."""
+
+    def __init__(self, d_model: int, hidden: int):
+        super().__init__()
+        self.w1 = nn.Linear(d_model, hidden)
+        self.w3 = nn.Linear(d_model, hidden)
+        self.w2 = nn.Linear(hidden, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+
+class CanvasDiTBlock(nn.Module):
+    """adaLN-Zero transformer block whose attention is an `AttentionDispatcher` over the canvas.
+
+    forward(x (B, N, D), c (B, D), beta=1.0) → (B, N, D). The modulation starts at zero, so the
+    gates are zero and the block returns x unchanged at init.
+    """
+
+    def __init__(self, layout: CanvasLayout, topology: CanvasTopology, config: BackboneConfig):
+        super().__init__()
+        D = config.d_model
+        self.norm1 = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
+        self.attn = AttentionDispatcher(topology, layout, D, config.n_heads)
+        self.norm2 = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
+        self.mlp = SwiGLU(D, max(1, round(config.mlp_ratio * D)))
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(D, 6 * D))
+        nn.init.zeros_(self.adaLN_modulation[-1].weight)
+        nn.init.zeros_(self.adaLN_modulation[-1].bias)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
+        shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = \
+            self.adaLN_modulation(c).chunk(6, dim=-1)  # 6 × (B, D)
+        x = x + gate_a.unsqueeze(1) * self.attn(modulate(self.norm1(x), shift_a, scale_a), beta)
+        x = x + gate_m.unsqueeze(1) * self.mlp(modulate(self.norm2(x), shift_m, scale_m))
+        return x
+
+
+class FinalLayer(nn.Module):
+    """Last AdaLN (zero-initialised: plain LayerNorm at init) before the region decoders."""
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(d_model, elementwise_affine=False, eps=1e-6)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(d_model, 2 * d_model))
+        nn.init.zeros_(self.adaLN_modulation[-1].weight)
+        nn.init.zeros_(self.adaLN_modulation[-1].bias)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        shift, scale = self.adaLN_modulation(c).chunk(2, dim=-1)  # 2 × (B, D)
+        return modulate(self.norm(x), shift, scale)
+
+
+class CanvasWorldModel(nn.Module):
+    """Denoiser on a canvas: region data at diffusion time t → a prediction per region.
+
+    forward(x {region: (B, n_r, d_r)}, timestep (B,) in [0, 1], loops=None) → {region: (B, n_r,
+    d_r)}; `x` has exactly one entry per codec. The width D is `config.d_model` (the layout's own
+    d_model is not used). `loops` overrides `config.loops` for this call (a curriculum).
+    """
+
+    def __init__(self, layout: CanvasLayout, topology: CanvasTopology,
+                 codecs: dict[str, RegionCodec], config: BackboneConfig):
+        super().__init__()
+        if not isinstance(config, BackboneConfig):
+            raise bad("config", type(config).__name__, "a BackboneConfig")
+        if not isinstance(codecs, dict) or not codecs:
+            raise bad("codecs", codecs, "a non-empty dict of region -> RegionCodec")
+        for name, codec in codecs.items():
+            layout.region_spec(name)  # unknown region: error listing the valid ones
+            if not isinstance(codec, RegionCodec) or codec.region != name:
+                raise bad(f"codecs[{name!r}]", codec, f"a RegionCodec of region {name!r}")
+            if codec.num_positions != layout.region_size(name):
+                raise bad(f"codecs[{name!r}].num_positions", codec.num_positions,
+                          f"{layout.region_size(name)} (built for another layout)")
+        D = config.d_model
+        self.layout, self.config, self.codecs = layout, config, dict(codecs)
+        # 1. canvas and per-region encoders / decoders
+        self.canvas = SpatiotemporalCanvas(dataclasses.replace(layout, d_model=D))
+        self.encoders = nn.ModuleDict({r: nn.Linear(c.position_dim, D) for r, c in codecs.items()})
+        self.decoders = nn.ModuleDict({r: nn.Linear(D, c.position_dim) for r, c in codecs.items()})
+        for dec in self.decoders.values():  # DiT zero-inits its output layer
+            nn.init.zeros_(dec.weight)
+            nn.init.zeros_(dec.bias)
+        # 2. timestep conditioning
+        self.t_embedder = TimestepEmbedder(D, config.freq_dim)
+        # 3. looped blocks; 4. final AdaLN
+        self.blocks = nn.ModuleList(
+            LoopedBlockWrapper(CanvasDiTBlock(layout, topology, config), dim=D,
+                               max_loops=config.loops, gate=config.gate,
+                               checkpoint=config.checkpoint)
+            for _ in range(config.n_blocks))
+        self.final = FinalLayer(D)
+
+    def _check_inputs(self, x: dict, timestep: torch.Tensor) -> int:
+        if not isinstance(x, dict) or set(x) != set(self.codecs):
+            got = sorted(x) if isinstance(x, dict) else type(x).__name__
+            raise CanvasError(f"x: got regions {got}, expected exactly {sorted(self.codecs)} "
+                              "(one entry per codec)")
+        B = None
+        for r, codec in self.codecs.items():
+            v, want = x[r], (codec.num_positions, codec.position_dim)
+            if not isinstance(v, torch.Tensor) or v.dim() != 3 or tuple(v.shape[1:]) != want \
+                    or (B is not None and v.shape[0] != B):
+                shape = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
+                raise bad(f"x[{r!r}]", shape, f"a tensor ({B or 'B'}, {want[0]}, {want[1]}) "
+                          "(B, n_r, d_r)")
+            B = v.shape[0]
+        if not isinstance(timestep, torch.Tensor) or tuple(timestep.shape) != (B,):
+            shape = tuple(timestep.shape) if isinstance(timestep, torch.Tensor) else timestep
+            raise bad("timestep", shape, f"a tensor of shape ({B},) with values in [0, 1]")
+        return B
+
+    def forward(self, x: dict[str, torch.Tensor], timestep: torch.Tensor,
+                loops: int | None = None) -> dict[str, torch.Tensor]:
+        B = self._check_inputs(x, timestep)
+        h = self.canvas.create_empty(B)  # (B, N, D)
+        for r, enc in self.encoders.items():
+            h = self.canvas.place(h, enc(x[r]), r)  # region tokens + structure
+        c = self.t_embedder(timestep)  # (B, D)
+        for block in self.blocks:
+            h = block(h, c, loops=loops)
+        h = self.final(h, c)
+        return {r: dec(self.canvas.extract(h, r)) for r, dec in self.decoders.items()}
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
