@@ -65,12 +65,12 @@ def _check(file: Path, key: str, name: str, arr: np.ndarray, n_frames: int,
     where = f"{file}: array {name!r} (canvas key {key!r})"
     if arr.ndim == 0:
         raise EpisodeError(f"{where}: got a scalar, expected an array with time as first axis")
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) \
-            or np.iscomplexobj(arr):
+    if np.iscomplexobj(arr) or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise EpisodeError(f"{where}: got dtype {arr.dtype}, expected a real numeric dtype")
     if frame_shape is not None and tuple(arr.shape[1:]) != frame_shape:
         raise EpisodeError(f"{where}: per-frame shape {tuple(arr.shape[1:])} (rank "
-                           f"{arr.ndim - 1}), expected {frame_shape} (rank {len(frame_shape)}, from {source})")
+                           f"{arr.ndim - 1}), expected {frame_shape} (rank {len(frame_shape)}, "
+                           f"from {source})")
     if len(arr) < n_frames:
         raise EpisodeError(f"{where}: episode has {len(arr)} frames, expected at least "
                            f"n_frames={n_frames}")

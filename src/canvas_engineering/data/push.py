@@ -15,7 +15,8 @@ Shape glossary: T = n_frames, S = image_size.
     action  (T, 2) in [-1, 1]          action taken after observing frame t (agent velocity /
                                        MAX_SPEED, held for frame_skip steps)
     proprio (T, 4) in [-1, 1]          agent (x, y) * 2 - 1 and its mean velocity over the frame
-                                       that led to frame t, / MAX_SPEED (zero at the start)
+                                       that led to frame t, / MAX_SPEED, clipped to [-1, 1]
+                                       (zero before the first simulated frame)
     reward  (T, 1) in [0, 1]           1 - |object - goal| / sqrt(2) at frame t
     state   agent_xy, object_xy, goal_xy (T, 2) in [0, 1], arena units (only with return_state)
 """
@@ -73,11 +74,9 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def sim_step(agent, obj, action):
-    """One simulation step. agent, obj: (2,) positions; action: (2,) in [-1, 1].
-    Returns the new (agent, obj)."""
+    """One simulation step: agent, obj (2,) positions, action (2,) in [-1, 1] -> (agent, obj)."""
     agent = np.clip(agent + action * MAX_SPEED, AGENT_R, 1 - AGENT_R)
-    contact = AGENT_R + OBJECT_R
-    d = obj - agent
+    contact, d = AGENT_R + OBJECT_R, obj - agent
     if np.linalg.norm(d) < contact:
         # Push the object out along the contact normal (the motion direction if centres meet).
         n = _unit(d) if np.linalg.norm(d) > 1e-9 else _unit(action + 1e-6)
@@ -155,8 +154,7 @@ def make_episode(seed: int, config: PushConfig = PushConfig(), *,
         raise bad("config", config, "a PushConfig")
     rng = np.random.default_rng(int(seed))
     agent, obj, goal = _start(rng)
-    noise = rng.normal(0, config.policy_noise, size=2)
-    velocity = np.zeros(2)
+    noise, velocity = rng.normal(0, config.policy_noise, size=2), np.zeros(2)
     burn_in = int(rng.integers(0, BURN_IN + 1))
     out = {k: [] for k in ("video", "action", "proprio", "reward", "agent_xy", "object_xy")}
     for t in range(burn_in + config.n_frames):
