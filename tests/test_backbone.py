@@ -1,0 +1,138 @@
+"""CanvasWorldModel: presets, adaLN-Zero identity at init, loop independence, input checks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from canvas_engineering.backbone import (
+    BACKBONE_PRESETS,
+    BackboneConfig,
+    CanvasDiTBlock,
+    CanvasWorldModel,
+    backbone_config,
+    count_parameters,
+)
+from canvas_engineering.codecs import make_codecs
+from canvas_engineering.presets import robot
+
+SCHEMA = robot()
+LAYOUT, TOPOLOGY = SCHEMA.layout, SCHEMA.topology
+SPECS = {"visual": {"kind": "video", "channels": 3, "image_size": 24},
+         "action": {"kind": "vector", "dim": 2},
+         "reward": {"kind": "vector", "dim": 1}}
+CODECS = make_codecs(LAYOUT, SPECS)
+
+
+def inputs(B: int = 2, seed: int = 0, codecs=CODECS) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {r: torch.randn(B, c.num_positions, c.position_dim, generator=g)
+            for r, c in codecs.items()}
+
+
+def model(preset: str = "debug", **overrides) -> CanvasWorldModel:
+    torch.manual_seed(0)
+    return CanvasWorldModel(LAYOUT, TOPOLOGY, CODECS, backbone_config(preset, **overrides))
+
+
+def test_debug_preset_runs_forward_and_backward():
+    m = model()
+    out = m(inputs(), torch.rand(2))
+    assert {r: tuple(v.shape) for r, v in out.items()} == {
+        "visual": (2, 180, 48), "action": (2, 5, 2), "reward": (2, 1, 1)}
+    sum(v.sum() for v in out.values()).backward()
+    assert all(p.grad is not None for p in m.decoders.parameters())
+
+
+def test_paper_toy_has_about_one_and_a_half_million_parameters():
+    # Seed 002 Table 1 / App. Table 4: v1 toy, d_model 128, 3 blocks, ~1.49 M parameters. Our
+    # block differs in detail (dispatcher attention, SwiGLU width), so allow ±10 % around 1.49 M.
+    n = count_parameters(model("paper-toy"))
+    assert 1.34e6 <= n <= 1.64e6, n
+    assert BACKBONE_PRESETS["paper-toy"].loops == 3
+    assert count_parameters(model("debug")) < 3e5
+
+
+def test_presets_registry_and_config_round_trip():
+    assert list(BACKBONE_PRESETS) == ["debug", "paper-toy", "small", "base"]
+    with pytest.raises(ValueError, match=r"backbone preset.*'hugee'.*\['debug', 'paper-toy'"):
+        backbone_config("hugee")
+    for cfg in BACKBONE_PRESETS.values():
+        assert BackboneConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert backbone_config("debug", loops=3).loops == 3
+    with pytest.raises(ValueError, match="d_model.*multiple of n_heads=3"):
+        BackboneConfig(d_model=64, n_heads=3)
+    with pytest.raises(ValueError, match="gate"):
+        BackboneConfig(gate="tanh")
+    with pytest.raises(ValueError, match="keys.*'depth'"):
+        BackboneConfig.from_dict({"depth": 3})
+
+
+def test_every_block_is_the_identity_at_init():
+    cfg = backbone_config("debug")
+    torch.manual_seed(1)
+    block = CanvasDiTBlock(LAYOUT, TOPOLOGY, cfg)
+    x, c = torch.randn(2, LAYOUT.num_positions, 64), torch.randn(2, 64)
+    assert torch.equal(block(x, c), x)
+    m = model()
+    for wrapped in m.blocks:
+        for loops in (1, 2):
+            assert torch.equal(wrapped(x, c, loops=loops), x)
+    # The whole stack passes the canvas stream through unchanged: what reaches the final layer
+    # is exactly the placed canvas.
+    seen = {}
+    m.final.register_forward_pre_hook(lambda mod, args: seen.update(h=args[0]))
+    x_in = inputs()
+    m(x_in, torch.rand(2))
+    h = m.canvas.create_empty(2)
+    for r, enc in m.encoders.items():
+        h = m.canvas.place(h, enc(x_in[r]), r)
+    assert torch.equal(seen["h"], h)
+
+
+def test_output_does_not_depend_on_loops_while_gates_are_zero():
+    m = model(loops=3)
+    with torch.no_grad():  # make every block and decoder do something; keep the loop gates 0
+        for name, p in m.named_parameters():
+            if "loop_gate" not in name:
+                p.add_(0.05 * torch.randn_like(p))
+    x, t = inputs(), torch.rand(2)
+    outs = [m(x, t, loops=n) for n in (1, 2, 3)]
+    assert outs[0]["visual"].abs().sum() > 0
+    for o in outs[1:]:
+        assert all(torch.equal(o[r], outs[0][r]) for r in o)
+    with torch.no_grad():  # once the gates open, loops change the output
+        for blk in m.blocks:
+            blk.loop_gate.fill_(0.5)
+    assert not torch.equal(m(x, t, loops=3)["visual"], outs[0]["visual"])
+    assert torch.equal(m(x, t)["visual"], m(x, t, loops=3)["visual"])  # default: config.loops
+
+
+def test_regions_without_a_codec_stay_empty():
+    codecs = {"visual": CODECS["visual"]}
+    m = CanvasWorldModel(LAYOUT, TOPOLOGY, codecs, backbone_config("debug"))
+    out = m(inputs(codecs=codecs), torch.rand(2))
+    assert list(out) == ["visual"]
+
+
+def test_bad_inputs_give_clear_errors():
+    m = model()
+    x, t = inputs(), torch.rand(2)
+    with pytest.raises(ValueError, match=r"got regions \['action', 'visual'\].*exactly"):
+        m({r: x[r] for r in ("visual", "action")}, t)
+    with pytest.raises(ValueError, match=r"x\['action'\].*\(2, 5, 2\)"):
+        m({**x, "action": torch.zeros(2, 4, 2)}, t)
+    with pytest.raises(ValueError, match=r"x\['reward'\]"):
+        m({**x, "reward": torch.zeros(3, 1, 1)}, t)
+    with pytest.raises(ValueError, match=r"timestep.*\(2,\)"):
+        m(x, torch.rand(2, 1))
+    with pytest.raises(ValueError, match=r"loops.*\[1, 2\]"):
+        m(x, t, loops=3)
+    with pytest.raises(ValueError, match="region.*'gripper'.*'visual'"):
+        CanvasWorldModel(LAYOUT, TOPOLOGY, {"gripper": CODECS["action"]},
+                         backbone_config("debug"))
+    with pytest.raises(ValueError, match="RegionCodec of region 'reward'"):
+        CanvasWorldModel(LAYOUT, TOPOLOGY, {"reward": CODECS["action"]},
+                         backbone_config("debug"))
