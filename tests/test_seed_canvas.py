@@ -39,8 +39,8 @@ def test_robot_canvas_create_place_extract():
     # reward occupies t=2, h=7, w=0: flat index 2·64 + 7·8 + 0
     assert layout.region_indices("reward") == [2 * 64 + 7 * 8]
     placed = canvas.extract(batch, "visual")
-    assert torch.allclose(placed - canvas.structure()[layout.region_index_tensor("visual")],
-                          visual_embs, atol=1e-6)
+    structure = canvas.structure()[layout.region_index_tensor("visual")]
+    assert torch.equal(placed, visual_embs + structure)  # content plus the region's structure
 
 
 def computer_use_layout():

@@ -2,9 +2,9 @@
 
 Shape glossary: B batch, N positions (T·H·W), D d_model, n positions of one region.
 
-Every position carries a structure embedding — a positional encoding over (t, *spatial), its
-region's modality embedding and a period embedding — so the model knows where a token is and
-what it is. `create_empty` fills the canvas with a learned empty token plus structure; `place`
+Every position carries a structure embedding — a learned positional encoding over (t, *spatial)
+that starts as factorised sincos, its region's modality embedding and a period embedding — so
+the model knows where a token is and what it is. `create_empty` fills the canvas with a learned empty token plus structure; `place`
 writes region content plus the region's structure; `extract` reads positions back as they are.
 """
 
@@ -41,6 +41,28 @@ class PeriodEmbedding(nn.Module):
         return self.table[self.bucket(period)]
 
 
+def sincos_axis_tables(shape: tuple[int, ...], d_model: int) -> list[torch.Tensor]:
+    """Initial per-axis position tables: axis a writes sin/cos features into its own slice of the
+    channels, so the sum over axes is the usual factorised 3-D sincos encoding (as in DiT).
+
+    Starting from sincos rather than noise lets attention match the same (h, w) across frames
+    from the first step. Returns one (size_a, D) table per axis.
+    """
+    bounds = torch.linspace(0, d_model, len(shape) + 1).round().long().tolist()
+    tables = []
+    for axis, size in enumerate(shape):
+        lo, hi = bounds[axis], bounds[axis + 1]
+        half = (hi - lo) // 2
+        table = torch.zeros(size, d_model)
+        if half:
+            freq = 1.0 / 10000 ** (torch.arange(half) / half)  # (half,)
+            angle = torch.arange(size).unsqueeze(1) * freq  # (size, half)
+            table[:, lo: lo + half] = angle.sin()
+            table[:, lo + half: lo + 2 * half] = angle.cos()
+        tables.append(table)
+    return tables
+
+
 class SpatiotemporalCanvas(nn.Module):
     """Canvas tensor operations for a `CanvasLayout`: create_empty, place, extract."""
 
@@ -52,7 +74,7 @@ class SpatiotemporalCanvas(nn.Module):
         D, names = layout.d_model, layout.region_names
         self.empty_token = nn.Parameter(torch.randn(D) * 0.02)
         self.axis_embeddings = nn.ParameterList(
-            nn.Parameter(torch.randn(size, D) * 0.02) for size in layout.shape)  # one per axis
+            nn.Parameter(table) for table in sincos_axis_tables(layout.shape, D))  # one per axis
         self.modality = nn.Parameter(torch.randn(max(len(names), 1), D) * 0.02)
         self.period_embedding = PeriodEmbedding(D, num_period_buckets)
         region_id = torch.full((layout.num_positions,), -1, dtype=torch.long)
