@@ -25,7 +25,9 @@ def robot() -> CanvasSchema:
         "reward": RegionSpec((2, 3, 7, 8, 0, 1), semantic_type="scalar reward"),
     })
     topology = CanvasTopology([
-        Connection("visual", "visual"),
+        Connection("visual", "visual"),  # global context over all frames
+        # most of a frame is the frame before it: relay each patch from one frame back
+        Connection("visual", "visual", t_src=0, t_dst=-1, fn="copy"),
         Connection("action", "visual", t_src=0, t_dst=0),  # act on what is seen now…
         Connection("action", "visual", t_src=0, t_dst=-1),  # …and just before
         Connection("action", "action", t_src=0, t_dst=-1),
