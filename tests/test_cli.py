@@ -52,3 +52,15 @@ def test_python_dash_m_runs(tmp_path):
                        check=False)
     assert r.returncode == 0, r.stderr
     assert "== robot" in r.stdout and (tmp_path / "robot.png").exists()
+
+
+def test_no_command_means_train_and_bad_overrides_fail_cleanly(capsys):
+    assert main(["--steps=0"]) == 2  # routed to `train`, rejected before any work
+    assert "steps: got 0, expected an int >= 1" in capsys.readouterr().err
+    assert main(["train", "--stepz=3"]) == 2
+    assert "unknown key" in capsys.readouterr().err
+
+
+def test_evaluate_needs_a_run_directory(tmp_path, capsys):
+    assert main(["evaluate", "--run", str(tmp_path)]) == 2
+    assert "no config.json" in capsys.readouterr().err

@@ -85,4 +85,11 @@ from .heads import ActionHead
 from .looped import LoopedBlockWrapper
 from .schedules import CurriculumScheduler, SharpeningSchedule
 
+# -- the world model: data, codecs, backbone, diffusion, training (issue 6) ----------------------
+from .backbone import BACKBONE_PRESETS, BackboneConfig, CanvasWorldModel
+from .codecs import RegionCodec, VectorCodec, VideoCodec, make_codecs
+from .data import EpisodeDirectory, PushConfig, PushDataset, make_episode
+from .diffusion import CanvasDiffusion
+from .training import TrainConfig, train
+
 __version__ = "0.1.0"

@@ -1,7 +1,10 @@
 """The `canvas-engineering` command-line tool. Thin: it calls the library and prints.
 
-    canvas-engineering                 # report on the built-in canvases (the default job)
-    canvas-engineering report --out DIR --canvas robot
+    canvas-engineering                 # train the built-in robot canvas (the default job)
+    canvas-engineering train [--config run.json] [--resume] [--key=value ...]
+    canvas-engineering evaluate --run runs/robot
+    canvas-engineering sample --run runs/robot
+    canvas-engineering report [--out DIR] [--canvas robot]   # region maps, densities, pictures
     canvas-engineering inspect schema.json
 """
 
@@ -10,6 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+import torch
 
 from .lowering import lower
 from .presets import PRESETS
@@ -65,10 +70,60 @@ def report(schema: CanvasSchema, name: str, out: Path | None) -> None:
     print()
 
 
+def _train(args, overrides: list[str]) -> int:
+    from .training import TrainConfig, train
+
+    config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    config = config.with_overrides(overrides)
+    summary = train(config, resume=args.resume, progress=not args.no_progress)
+    print(f"run: {config.out} ({summary['steps']} steps, {summary['train_seconds']} s)")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from .training.loop import load_run
+    from .training.report import finish
+
+    run, step = load_run(args.run)
+    print(f"{args.run}: checkpoint at step {step}")
+    finish(run, run.model, Path(args.run), plots=not args.no_plots)
+    return 0
+
+
+def _sample(args) -> int:
+    from .training.batches import build_dataset, collate
+    from .training.evaluation import rollout
+    from .training.loop import load_run
+    from .training.plots import actions, filmstrip
+
+    run, _ = load_run(args.run)
+    eval_set = build_dataset(run.config, "eval", run.layout.T)
+    clip = collate(eval_set, torch.arange(min(args.episodes, len(eval_set))))
+    pred = rollout(run.model, run.diffusion, run.layout, run.codecs, run.config.regions, clip,
+                   steps=run.config.sample_steps, seed=args.seed)
+    for path in (filmstrip(Path(args.run), run, {"clip": clip, "pred": pred}),
+                 actions(Path(args.run), run, {"clip": clip, "pred": pred})):
+        if path is not None:
+            print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="canvas-engineering", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command")
+    tr = sub.add_parser("train", help="train a canvas world model (the default command); "
+                        "override any config key with --key=value")
+    tr.add_argument("--config", type=Path, help="a JSON file of TrainConfig fields")
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ev = sub.add_parser("evaluate", help="held-out evaluation of a run against baselines")
+    ev.add_argument("--run", required=True, help="run directory")
+    ev.add_argument("--no-plots", action="store_true")
+    sa = sub.add_parser("sample", help="roll out held-out episodes and draw them")
+    sa.add_argument("--run", required=True, help="run directory")
+    sa.add_argument("--episodes", type=int, default=3)
+    sa.add_argument("--seed", type=int, default=0)
     rep = sub.add_parser("report", help="region maps, mask densities and pictures of the "
                                         "built-in canvases")
     rep.add_argument("--canvas", choices=sorted(PRESETS), action="append",
@@ -78,20 +133,29 @@ def main(argv: list[str] | None = None) -> int:
     ins = sub.add_parser("inspect", help="report on a schema JSON file")
     ins.add_argument("path", type=Path)
     ins.add_argument("--out", type=Path, default=None, help="directory for a PNG picture")
-    args = parser.parse_args(argv)
 
-    if args.command == "inspect":
-        try:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0].startswith("--") and argv[0] not in ("-h", "--help"):
+        argv = ["train", *argv]  # the default job
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "train":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        if args.command == "train":
+            return _train(args, extra)
+        if args.command == "evaluate":
+            return _evaluate(args)
+        if args.command == "sample":
+            return _sample(args)
+        if args.command == "inspect":
             schema = CanvasSchema.from_json(args.path)
-        except (OSError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        report(schema, args.path.stem, args.out)
-        return 0
-    names = (args.canvas if args.command == "report" else None) or list(PRESETS)
-    out = args.out if args.command == "report" else Path("canvas_out")
-    for name in names:
-        report(PRESETS[name](), name, out)
+            report(schema, args.path.stem, args.out)
+            return 0
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for name in args.canvas or list(PRESETS):
+        report(PRESETS[name](), name, args.out)
     return 0
 
 

@@ -1,0 +1,87 @@
+"""From episodes to diffusion inputs: datasets, per-step batches, region positions and noise.
+
+Shape glossary: B batch, T clip frames, n_r positions of region r, d_r data values per position.
+
+Everything random is a pure function of (seed, step, global sample index): a resumed run sees the
+same batches and noise as an uninterrupted one, and a run split over several processes sees the
+same samples as a single process with the same global batch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..codecs import RegionCodec, make_codecs, region_frames
+from ..data import EpisodeDirectory, PushConfig, PushDataset
+from ..errors import bad
+from ..layout import CanvasLayout
+from .config import ConfigError, TrainConfig
+
+EVAL_SEED_OFFSET = 7919  # held-out episodes come from a different seed stream
+
+
+def build_dataset(config: TrainConfig, split: str, n_frames: int):
+    """The training or held-out episodes. Clips have the canvas's T frames."""
+    if split not in ("train", "eval"):
+        raise bad("split", split, "'train' or 'eval'", ConfigError)
+    if config.data == "push":
+        seed = config.seed + (EVAL_SEED_OFFSET if split == "eval" else 0)
+        count = config.train_episodes if split == "train" else config.eval_episodes
+        env = PushConfig(n_frames=n_frames, image_size=config.image_size)
+        return PushDataset(count, seed=seed, config=env)
+    arrays = {key: config.arrays.get(key, key) for key in set(config.regions.values())}
+    return EpisodeDirectory(config.data, arrays, n_frames=n_frames)
+
+
+def codec_specs(sample: dict[str, torch.Tensor], config: TrainConfig) -> dict[str, dict]:
+    """Codec per region from the shape of one episode's arrays: (T, C, S, S) is video,
+    (T, dim) a vector."""
+    specs = {}
+    for region, key in config.regions.items():
+        if key not in sample:
+            raise bad(f"regions[{region!r}]", key, f"a data key, one of {sorted(sample)}",
+                      ConfigError)
+        shape = tuple(sample[key].shape)
+        if len(shape) == 4 and shape[2] == shape[3]:
+            specs[region] = {"kind": "video", "channels": shape[1], "image_size": shape[2]}
+        elif len(shape) == 2:
+            specs[region] = {"kind": "vector", "dim": shape[1]}
+        else:
+            raise bad(f"data[{key!r}] shape", shape, "(T, C, S, S) video or (T, dim) vectors",
+                      ConfigError)
+    return specs
+
+
+def build_codecs(layout: CanvasLayout, sample: dict, config: TrainConfig) -> dict[str, RegionCodec]:
+    return make_codecs(layout, codec_specs(sample, config))
+
+
+def batch_indices(config: TrainConfig, step: int, n_items: int) -> torch.Tensor:
+    """Global batch of episode indices for `step`. (batch_size,)"""
+    g = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+    return torch.randint(0, n_items, (config.batch_size,), generator=g)
+
+
+def collate(dataset, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Stack episodes into a batch of clips. key -> (B, T, ...)"""
+    items = [dataset[int(i)] for i in indices]
+    return {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in items[0]}
+
+
+def to_positions(clip: dict[str, torch.Tensor], layout: CanvasLayout,
+                 codecs: dict[str, RegionCodec], regions: dict[str, str]) -> dict[str, torch.Tensor]:
+    """Clip arrays → per-region position data. region -> (B, n_r, d_r)"""
+    return {r: codecs[r].encode(region_frames(layout, r, clip[regions[r]])) for r in codecs}
+
+
+def draw_noise(x0: dict[str, torch.Tensor], seed: int, step: int, sample_ids: torch.Tensor,
+               t_power: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Diffusion time t = u ** t_power (B,) and noise per region (B, n_r, d_r), each sample
+    from its own generator seeded by (seed, step, global sample index)."""
+    t, noise = [], {r: [] for r in x0}
+    for sid in sample_ids.tolist():
+        g = torch.Generator().manual_seed(hash((seed, step, sid)) & 0x7FFF_FFFF_FFFF)
+        t.append(torch.rand((), generator=g) ** t_power)
+        for r, x in x0.items():
+            noise[r].append(torch.randn(x.shape[1:], generator=g))
+    return torch.stack(t), {r: torch.stack(v) for r, v in noise.items()}

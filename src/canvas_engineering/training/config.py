@@ -1,0 +1,151 @@
+"""TrainConfig: everything a training run needs, validated, JSON-serialisable, overridable from
+the command line with `--key=value`."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from ..errors import CanvasError, bad, check_keys
+
+
+class ConfigError(CanvasError):
+    """A training configuration value is invalid."""
+
+
+def _default_regions() -> dict[str, str]:
+    return {"visual": "video", "action": "action", "reward": "reward"}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run. Defaults train the README's robot canvas on the built-in pushing task.
+
+    Args:
+        canvas: built-in canvas name (`presets.PRESETS`).
+        data: "push" (the built-in task) or a directory of episode files.
+        regions: canvas region -> data key (the episode array that fills it).
+        arrays: data key -> array name inside the user's episode files (data directories only).
+        preset, loops, curriculum: backbone size, loops per block, ramp loops 1 → loops.
+        prediction, schedule: diffusion target ("eps" / "v") and noise schedule.
+        t_power: diffusion times are drawn as t = u ** t_power, u uniform; below 1 more steps
+            land at high noise, where the future has to come from the context.
+        steps, batch_size, lr, warmup, weight_decay, grad_clip: optimisation (batch is global).
+        train_episodes, eval_episodes: episodes drawn from for training / held out for evaluation.
+        sample_steps: DDIM steps when evaluating.
+        log_every, checkpoint_every, keep_checkpoints: run outputs.
+        seed: everything random derives from it, per step and per sample.
+        out: run directory. mixed_precision: "no" or "bf16" (GPU).
+    """
+
+    canvas: str = "robot"
+    data: str = "push"
+    regions: dict = field(default_factory=_default_regions)
+    arrays: dict = field(default_factory=dict)
+    image_size: int = 24
+    preset: str = "debug"
+    loops: int = 3
+    curriculum: bool = True
+    prediction: str = "v"
+    schedule: str = "cosine"
+    t_power: float = 0.5
+    steps: int = 1000
+    batch_size: int = 32
+    lr: float = 2e-3
+    warmup: int = 100
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    train_episodes: int = 4096
+    eval_episodes: int = 128
+    sample_steps: int = 20
+    log_every: int = 25
+    checkpoint_every: int = 250
+    keep_checkpoints: int = 2
+    seed: int = 0
+    out: str = "runs/robot"
+    mixed_precision: str = "no"
+
+    def __post_init__(self) -> None:
+        positive = ("image_size", "loops", "steps", "batch_size", "train_episodes",
+                    "eval_episodes", "sample_steps", "log_every", "checkpoint_every",
+                    "keep_checkpoints")
+        for name in positive:
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise bad(name, v, "an int >= 1", ConfigError)
+        for name in ("warmup", "seed"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise bad(name, v, "an int >= 0", ConfigError)
+        for name in ("lr", "weight_decay", "grad_clip", "t_power"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) \
+                    or v < 0 or (name in ("lr", "t_power") and v == 0):
+                raise bad(name, v, "a finite number >= 0 (lr, t_power > 0)", ConfigError)
+        choices = {"prediction": ("eps", "v"), "schedule": ("cosine", "linear"),
+                   "mixed_precision": ("no", "bf16", "fp16")}
+        for name, options in choices.items():
+            if getattr(self, name) not in options:
+                raise bad(name, getattr(self, name), f"one of {list(options)}", ConfigError)
+        for name in ("regions", "arrays"):
+            v = getattr(self, name)
+            if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str)
+                                                  for k, x in v.items()):
+                raise bad(name, v, "a dict of str -> str", ConfigError)
+        if not self.regions:
+            raise bad("regions", self.regions, "at least one region -> data key", ConfigError)
+        if not isinstance(self.curriculum, bool):
+            raise bad("curriculum", self.curriculum, "true or false", ConfigError)
+
+    def replace(self, **changes) -> TrainConfig:
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown config keys {sorted(unknown)}, expected some of "
+                              f"{[f.name for f in fields(self)]}")
+        return TrainConfig(**{**asdict(self), **changes})
+
+    def with_overrides(self, args: list[str]) -> TrainConfig:
+        """Apply `--key=value` strings; values parse as the field's type (dicts as JSON)."""
+        types = {f.name: type(getattr(self, f.name)) for f in fields(self)}
+        changes = {}
+        for arg in args:
+            if not arg.startswith("--") or "=" not in arg:
+                raise ConfigError(f"override: got {arg!r}, expected --key=value")
+            key, value = arg[2:].split("=", 1)
+            key = key.replace("-", "_")
+            if key not in types:
+                raise ConfigError(f"override --{key}: unknown key, expected one of {sorted(types)}")
+            changes[key] = _parse(key, value, types[key])
+        return self.replace(**changes)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "config") -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        check_keys(data, set(), names, where)
+        return cls(**data)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainConfig:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConfigError(f"config {path}: {e}") from None
+        return cls.from_dict(data, str(path))
+
+
+def _parse(key: str, value: str, kind: type):
+    try:
+        if kind is bool:
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(value)
+            return value.lower() in ("true", "1")
+        if kind is dict:
+            return json.loads(value)
+        return kind(value)
+    except (ValueError, json.JSONDecodeError):
+        raise ConfigError(f"override --{key}: got {value!r}, expected a {kind.__name__}") from None

@@ -1,0 +1,41 @@
+"""TrainConfig validation, overrides and JSON round trip."""
+
+import pytest
+
+from canvas_engineering.training import ConfigError, TrainConfig
+
+
+def test_overrides_parse_as_the_field_types():
+    c = TrainConfig().with_overrides(["--steps=7", "--lr=0.01", "--curriculum=false",
+                                      "--out=runs/x", '--regions={"visual": "video"}'])
+    assert (c.steps, c.lr, c.curriculum, c.out, c.regions) == (7, 0.01, False, "runs/x",
+                                                              {"visual": "video"})
+
+
+@pytest.mark.parametrize("arg, match", [
+    ("--stepz=3", "unknown key"), ("steps=3", "expected --key=value"),
+    ("--steps=three", "expected a int"), ("--curriculum=maybe", "expected a bool"),
+])
+def test_bad_overrides(arg, match):
+    with pytest.raises(ConfigError, match=match):
+        TrainConfig().with_overrides([arg])
+
+
+@pytest.mark.parametrize("field, value", [
+    ("steps", 0), ("batch_size", -1), ("lr", 0.0), ("lr", float("nan")), ("prediction", "x0"),
+    ("schedule", "sqrt"), ("regions", {}), ("regions", {"visual": 3}), ("seed", -1),
+    ("mixed_precision", "fp8"), ("curriculum", "yes"),
+])
+def test_bad_values_name_the_field(field, value):
+    with pytest.raises(ConfigError, match=field):
+        TrainConfig(**{field: value})
+
+
+def test_json_round_trip_and_unknown_keys(tmp_path):
+    c = TrainConfig(steps=3, regions={"visual": "video", "action": "action"})
+    path = tmp_path / "c.json"
+    path.write_text(c.to_json())
+    assert TrainConfig.from_file(path) == c
+    path.write_text('{"steps": 3, "stepz": 4}')
+    with pytest.raises(ValueError, match="stepz"):
+        TrainConfig.from_file(path)
