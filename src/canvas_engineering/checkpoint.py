@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import torch
 from torch import nn
 
+from .atomic import atomic_write
 from .errors import CanvasError
 
 FORMAT = "canvas-engineering/loop-checkpoint/1"
@@ -66,18 +66,7 @@ def write_safetensors(path, tensors: dict[str, torch.Tensor], metadata: dict[str
     """Write `tensors` to `path` as safetensors, atomically: a temporary file in the same
     directory, flushed to disk, then moved into place. A crash leaves the old file or none."""
     st = _safetensors()
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-    os.close(fd)
-    try:
-        st.save_file(tensors, tmp, metadata=metadata)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write(path, lambda tmp: st.save_file(tensors, tmp, metadata=metadata))
 
 
 def load_loop_checkpoint(path, looped_blocks, action_head: nn.Module | None = None) -> dict:

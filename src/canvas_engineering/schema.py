@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from .atomic import atomic_write
 from .errors import RegionError, SchemaError, bad, check_keys
 from .layout import CanvasLayout, RegionSpec
 from .topology import CanvasTopology
@@ -96,15 +95,11 @@ class CanvasSchema:
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Write the schema as indented JSON, atomically (no half-written file on failure)."""
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "w") as f:
+        def write(tmp: str) -> None:
+            with open(tmp, "w") as f:
                 json.dump(self.to_dict(), f, indent=2)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+
+        atomic_write(path, write)
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> CanvasSchema:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_write_text
 from ..backbone import BACKBONE_PRESETS, CanvasWorldModel
 from ..diffusion import CanvasDiffusion
 from ..errors import bad
@@ -32,7 +33,6 @@ from .run_files import (
     load_checkpoint,
     save_checkpoint,
     truncate_metrics,
-    write_text_atomic,
 )
 
 
@@ -119,7 +119,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
         if config.curriculum and config.loops > 1 else None
     if acc.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "config.json", config.to_json())
+        atomic_write_text(run_dir / "config.json", config.to_json())
         truncate_metrics(run_dir, start)
     mine = torch.arange(rank * local, (rank + 1) * local)  # this process's share of a batch
 
@@ -179,6 +179,6 @@ def load_run(run_dir: str | Path) -> tuple[Run, int]:
     if ckpt is None:
         raise RunError(f"{run_dir}: no checkpoints yet")
     r = build(config)
-    step = load_checkpoint(ckpt, r.model, torch.optim.AdamW(r.model.parameters()))
+    step = load_checkpoint(ckpt, r.model)
     r.model.eval()
     return r, step

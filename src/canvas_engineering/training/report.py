@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_write_text
 from .batches import build_dataset
 from .evaluation import evaluate, summary_rows
-from .run_files import write_text_atomic
 
 
 def summary_table(metrics: dict) -> str:
@@ -37,5 +37,5 @@ def finish(run, model: torch.nn.Module, run_dir: Path, *, plots: bool = True) ->
 
         summary["plots"] = [str(p) for p in draw_all(run_dir, run, result["examples"])]
         print("plots: " + ", ".join(summary["plots"]))
-    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2))
+    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     return summary

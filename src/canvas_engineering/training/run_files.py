@@ -8,12 +8,11 @@ atomically, so a killed run leaves only whole checkpoints.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_write_text
 from ..checkpoint import _safetensors, write_safetensors
 from ..errors import CanvasError
 
@@ -22,13 +21,6 @@ FORMAT = "canvas-engineering/train-checkpoint/1"
 
 class RunError(CanvasError):
     """A run directory or training checkpoint is missing or does not match."""
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def checkpoint_path(run: Path, step: int) -> Path:
@@ -58,8 +50,9 @@ def latest_checkpoint(run: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
-    """Restore model and optimizer from `path`; returns the step it was taken at."""
+def load_checkpoint(path: Path, model: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer | None = None) -> int:
+    """Restore the model (and the optimizer, if given) from `path`; returns its step."""
     st = _safetensors()
     with st.safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
@@ -71,6 +64,8 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
     if missing:
         raise RunError(f"{path}: model keys differ from the run's model: {sorted(missing)[:8]}")
     model.load_state_dict(model_state)
+    if optimizer is None:
+        return int(meta["step"])
     state: dict = {}
     for k, v in tensors.items():
         if k.startswith("optim."):
@@ -90,4 +85,4 @@ def read_metrics(run: Path) -> list[dict]:
 def truncate_metrics(run: Path, after_step: int) -> None:
     """Drop metric lines logged after `after_step` (a killed run logged past its checkpoint)."""
     rows = [r for r in read_metrics(run) if r.get("step", 0) <= after_step]
-    write_text_atomic(run / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    atomic_write_text(run / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
