@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from ..codecs import VideoCodec
 from ..layout import CanvasLayout
 from .batches import collate, to_positions
 
@@ -22,10 +23,6 @@ def _future(layout: CanvasLayout, region: str) -> slice:
     """Frames of a region's data (indexed from the region's first frame) that are future."""
     t0, t1 = layout.regions[region].bounds[:2]
     return slice(max(layout.t_current, t0) - t0, t1 - t0)
-
-
-def _kind(codec) -> str:
-    return "video" if type(codec).__name__ == "VideoCodec" else "vector"
 
 
 @torch.no_grad()
@@ -67,7 +64,7 @@ def evaluate(model, diffusion, layout, codecs, regions, eval_set, train_set, *, 
                     "model_mean": (mean[region][:, fut] - truth).pow(2)}
             has_context = t0 < layout.t_current  # the canvas shows it a last value to reuse
             last = clip[key][:, layout.t_current - 1: layout.t_current]
-            if _kind(codec) == "video":
+            if isinstance(codec, VideoCodec):
                 if has_context:
                     errs["copy_last_frame"] = (last - truth).pow(2)
             else:

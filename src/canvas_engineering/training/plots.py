@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from ..codecs import VideoCodec
 from .run_files import read_metrics
 
 
@@ -42,7 +43,7 @@ def _image(x: torch.Tensor):
 
 
 def filmstrip(run_dir: Path, run, examples: dict) -> Path | None:
-    video = [r for r, key in run.config.regions.items() if examples["clip"][key].dim() == 5]
+    video = [r for r, codec in run.codecs.items() if isinstance(codec, VideoCodec)]
     if not video:
         return None
     plt = _plt()
