@@ -23,6 +23,11 @@ from .attention_types import check_attention_type
 from .errors import CanvasError, OverlapError, RegionError, bad, check_keys
 
 
+def _slices(bounds: tuple[int, ...]) -> tuple[slice, ...]:
+    """(t0, t1, h0, h1, …) → the slices that index that box in a (T, *spatial) array."""
+    return tuple(slice(bounds[i], bounds[i + 1]) for i in range(0, len(bounds), 2))
+
+
 def _is_int(x: object) -> bool:
     return isinstance(x, Integral) and not isinstance(x, bool)
 
@@ -107,7 +112,7 @@ class RegionSpec:
     @property
     def slices(self) -> tuple[slice, ...]:
         """Index of the region's box in a (T, *spatial) array."""
-        return tuple(slice(lo, hi) for lo, hi in self.axis_bounds)
+        return _slices(self.bounds)
 
     @property
     def frames(self) -> range:
@@ -265,7 +270,7 @@ class CanvasLayout:
         return torch.arange(self.num_positions).view(self.shape)  # (T, *S)
 
     def _box(self, bounds: tuple[int, ...]) -> torch.Tensor:
-        return self._grid[RegionSpec(bounds).slices].reshape(-1)
+        return self._grid[_slices(bounds)].reshape(-1)
 
     def region_index_tensor(self, name: str) -> torch.Tensor:
         """Flat canvas indices of a region as a LongTensor, t-major then spatial order. (n,)"""
@@ -311,6 +316,14 @@ class CanvasLayout:
 
     # -- loss -----------------------------------------------------------------------------------
 
+    def _future_outputs(self):
+        """(spec, index into a (T, *S) array) of the future part (t >= t_current) of each
+        `is_output` region that has one."""
+        for spec in self.regions.values():
+            t0 = max(spec.bounds[0], self.t_current)
+            if spec.is_output and t0 < spec.bounds[1]:
+                yield spec, (slice(t0, spec.bounds[1]), *spec.slices[1:])
+
     def loss_weight_mask(self, device: torch.device | str | None = None) -> torch.Tensor:
         """Per-position loss weight. (N,) float32
 
@@ -319,21 +332,15 @@ class CanvasLayout:
         overlap the largest weight wins.
         """
         w = torch.zeros(self.shape)
-        for spec in self.regions.values():
-            if not spec.is_output:
-                continue
-            future = (slice(max(spec.bounds[0], self.t_current), spec.bounds[1]),)
-            sl = future + spec.slices[1:]
+        for spec, sl in self._future_outputs():
             w[sl] = torch.clamp(w[sl], min=spec.loss_weight)
         return w.reshape(-1).to(device)
 
     def output_mask(self, device: torch.device | str | None = None) -> torch.Tensor:
         """Positions diffusion generates: future frames of `is_output` regions. (N,) bool"""
         m = torch.zeros(self.shape, dtype=torch.bool)
-        for spec in self.regions.values():
-            if spec.is_output and spec.bounds[1] > self.t_current:
-                b = (max(spec.bounds[0], self.t_current), *spec.bounds[1:])
-                m.view(-1)[self._box(b)] = True
+        for _, sl in self._future_outputs():
+            m[sl] = True
         return m.reshape(-1).to(device)
 
     # -- serialisation --------------------------------------------------------------------------
