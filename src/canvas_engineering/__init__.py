@@ -10,8 +10,8 @@ diffusion transformers.
 """
 
 # -- declarations: the canvas type system ------------------------------------------------------
-from .attention_types import ATTENTION_TYPES
-from .errors import (
+from canvas_engineering.attention_types import ATTENTION_TYPES
+from canvas_engineering.errors import (
     AttentionTypeError,
     CanvasError,
     OverlapError,
@@ -20,22 +20,22 @@ from .errors import (
     SchemaError,
     TopologyError,
 )
-from .layout import CanvasLayout, RegionSpec
+from canvas_engineering.layout import CanvasLayout, RegionSpec
 
 # -- topology, lowering, schema (issue 2) ------------------------------------------------------
-from .lowering import FrameEdges, Lowering, frame_edges, lower
-from .schema import CanvasSchema, transfer_distance
-from .topology import CanvasTopology, Connection, TemporalFill
+from canvas_engineering.lowering import FrameEdges, Lowering, frame_edges, lower
+from canvas_engineering.schema import CanvasSchema, transfer_distance
+from canvas_engineering.topology import CanvasTopology, Connection, TemporalFill
 
 # -- canvas module (issue 2) -------------------------------------------------------------------
-from .canvas import PeriodEmbedding, SpatiotemporalCanvas
+from canvas_engineering.canvas import PeriodEmbedding, SpatiotemporalCanvas
 
 # -- typed schemas and process layer (issue 3) -------------------------------------------------
-from .coarse import ConnectivityPolicy
-from .compile import BoundField, BoundSchema, compile_schema
-from .fields import CARRIERS, FAMILIES, Field, FieldError
-from .packing import LayoutStrategy
-from .program import (
+from canvas_engineering.coarse import ConnectivityPolicy
+from canvas_engineering.compile import BoundField, BoundSchema, compile_schema
+from canvas_engineering.fields import CARRIERS, FAMILIES, Field, FieldError
+from canvas_engineering.packing import LayoutStrategy
+from canvas_engineering.program import (
     CLOCK_MODES,
     COMPILE_MODES,
     OPERATORS,
@@ -48,11 +48,11 @@ from .program import (
     compile_program,
     derive_operator,
 )
-from .program_compiler import CompiledProgram, ProgramCompiler, RegionModel
-from .scheduler import RegionScheduler
+from canvas_engineering.program_compiler import CompiledProgram, ProgramCompiler, RegionModel
+from canvas_engineering.scheduler import RegionScheduler
 
 # -- attention function library and dispatcher (issue 4) ---------------------------------------
-from .attention import (
+from canvas_engineering.attention import (
     AttentionModule,
     CogVideoXAttention,
     CopyAttention,
@@ -76,20 +76,20 @@ from .attention import (
     get_attention_class,
     register_attention,
 )
-from .dispatcher import AttentionDispatcher
+from canvas_engineering.dispatcher import AttentionDispatcher
 
 # -- looped blocks, grafting, schedules, checkpoints (issue 5) ---------------------------------
-from .checkpoint import CheckpointError, load_loop_checkpoint, save_loop_checkpoint
-from .graft import freeze_full, freeze_half, graft_looped_blocks
-from .heads import ActionHead
-from .looped import LoopedBlockWrapper
-from .schedules import CurriculumScheduler, SharpeningSchedule
+from canvas_engineering.checkpoint import CheckpointError, load_loop_checkpoint, save_loop_checkpoint
+from canvas_engineering.graft import freeze_full, freeze_half, graft_looped_blocks
+from canvas_engineering.heads import ActionHead
+from canvas_engineering.looped import LoopedBlockWrapper
+from canvas_engineering.schedules import CurriculumScheduler, SharpeningSchedule
 
 # -- the world model: data, codecs, backbone, diffusion, training (issue 6) ----------------------
-from .backbone import BACKBONE_PRESETS, BackboneConfig, CanvasWorldModel
-from .codecs import RegionCodec, VectorCodec, VideoCodec, make_codecs
-from .data import EpisodeDirectory, PushConfig, PushDataset, make_episode
-from .diffusion import CanvasDiffusion
-from .training import TrainConfig, train
+from canvas_engineering.backbone import BACKBONE_PRESETS, BackboneConfig, CanvasWorldModel
+from canvas_engineering.codecs import RegionCodec, VectorCodec, VideoCodec, make_codecs
+from canvas_engineering.data import EpisodeDirectory, PushConfig, PushDataset, make_episode
+from canvas_engineering.diffusion import CanvasDiffusion
+from canvas_engineering.training import TrainConfig, train
 
 __version__ = "0.1.0"

@@ -8,7 +8,7 @@ custom module there (`register_attention`) also adds its name here.
 
 from __future__ import annotations
 
-from .errors import AttentionTypeError
+from canvas_engineering.errors import AttentionTypeError
 
 DEFAULT_ATTENTION = "cross_attention"
 

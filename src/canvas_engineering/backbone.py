@@ -25,13 +25,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .canvas import SpatiotemporalCanvas
-from .codecs import RegionCodec
-from .dispatcher import AttentionDispatcher
-from .errors import CanvasError, bad
-from .layout import CanvasLayout
-from .looped import GATES, LoopedBlockWrapper
-from .topology import CanvasTopology
+from canvas_engineering.canvas import SpatiotemporalCanvas
+from canvas_engineering.codecs import RegionCodec
+from canvas_engineering.dispatcher import AttentionDispatcher
+from canvas_engineering.errors import CanvasError, bad
+from canvas_engineering.layout import CanvasLayout
+from canvas_engineering.looped import GATES, LoopedBlockWrapper
+from canvas_engineering.topology import CanvasTopology
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .errors import PlacementError
-from .layout import CanvasLayout
+from canvas_engineering.errors import PlacementError
+from canvas_engineering.layout import CanvasLayout
 
 
 class PeriodEmbedding(nn.Module):

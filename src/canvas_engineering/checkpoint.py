@@ -15,8 +15,8 @@ import os
 import torch
 from torch import nn
 
-from .atomic import atomic_write
-from .errors import CanvasError
+from canvas_engineering.atomic import atomic_write
+from canvas_engineering.errors import CanvasError
 
 FORMAT = "canvas-engineering/loop-checkpoint/1"
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from .lowering import lower
-from .presets import PRESETS
-from .schema import CanvasSchema
-from .topology import CanvasTopology
+from canvas_engineering.lowering import lower
+from canvas_engineering.presets import PRESETS
+from canvas_engineering.schema import CanvasSchema
+from canvas_engineering.topology import CanvasTopology
 
 
 def region_table(schema: CanvasSchema) -> str:
@@ -61,7 +61,7 @@ def report(schema: CanvasSchema, name: str, out: Path | None) -> None:
     print("topology mask densities (share of the N×N query-key pairs connected):")
     print(density_table(schema))
     if out is not None and len(layout.spatial_shape) == 2:
-        from .pictures import draw_layout
+        from canvas_engineering.pictures import draw_layout
 
         out.mkdir(parents=True, exist_ok=True)
         path = out / f"{name}.png"
@@ -71,7 +71,7 @@ def report(schema: CanvasSchema, name: str, out: Path | None) -> None:
 
 
 def _train(args, overrides: list[str]) -> int:
-    from .training import TrainConfig, train
+    from canvas_engineering.training import TrainConfig, train
 
     config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
     config = config.with_overrides(overrides)
@@ -81,8 +81,8 @@ def _train(args, overrides: list[str]) -> int:
 
 
 def _evaluate(args) -> int:
-    from .training.loop import load_run
-    from .training.report import finish
+    from canvas_engineering.training.loop import load_run
+    from canvas_engineering.training.report import finish
 
     run, step = load_run(args.run)
     print(f"{args.run}: checkpoint at step {step}")
@@ -91,10 +91,10 @@ def _evaluate(args) -> int:
 
 
 def _sample(args) -> int:
-    from .training.batches import build_dataset, collate
-    from .training.evaluation import rollout
-    from .training.loop import load_run
-    from .training.plots import actions, filmstrip
+    from canvas_engineering.training.batches import build_dataset, collate
+    from canvas_engineering.training.evaluation import rollout
+    from canvas_engineering.training.loop import load_run
+    from canvas_engineering.training.plots import actions, filmstrip
 
     run, _ = load_run(args.run)
     eval_set = build_dataset(run.config, "eval", run.layout.T)

@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from .errors import bad
-from .fields import FieldError
-from .topology import CanvasTopology, Connection
+from canvas_engineering.errors import bad
+from canvas_engineering.fields import FieldError
+from canvas_engineering.topology import CanvasTopology, Connection
 
 # intra: members (declaration order), hub -> undirected pairs (a != b)
 INTRA_POLICIES = {

@@ -15,8 +15,8 @@ import math
 
 import torch
 
-from .errors import CanvasError, bad
-from .layout import CanvasLayout
+from canvas_engineering.errors import CanvasError, bad
+from canvas_engineering.layout import CanvasLayout
 
 
 def _check_shape(name: str, x: object, expected: tuple[int | None, ...], what: str) -> None:

@@ -18,12 +18,12 @@ from numbers import Number
 
 import torch
 
-from .coarse import ConnectivityPolicy, Entity, coarse_topology
-from .errors import PlacementError, bad
-from .fields import Field, FieldError
-from .layout import CanvasLayout, RegionSpec
-from .packing import LayoutStrategy, pack
-from .topology import CanvasTopology
+from canvas_engineering.coarse import ConnectivityPolicy, Entity, coarse_topology
+from canvas_engineering.errors import PlacementError, bad
+from canvas_engineering.fields import Field, FieldError
+from canvas_engineering.layout import CanvasLayout, RegionSpec
+from canvas_engineering.packing import LayoutStrategy, pack
+from canvas_engineering.topology import CanvasTopology
 
 _DEFAULT_COARSE = object()  # sized to the canvas rank once every field is known
 
@@ -134,7 +134,9 @@ class BoundSchema:
     @property
     def schema(self):
         """The layout and topology as a `CanvasSchema` (JSON round-trip lives there)."""
-        from .schema import CanvasSchema  # the lead's module; imported when asked for
+        from canvas_engineering.schema import (
+            CanvasSchema,  # the lead's module; imported when asked for
+        )
 
         return CanvasSchema(layout=self.layout, topology=self.topology)
 

@@ -21,8 +21,8 @@ import math
 
 import torch
 
-from .errors import CanvasError, bad
-from .layout import CanvasLayout
+from canvas_engineering.errors import CanvasError, bad
+from canvas_engineering.layout import CanvasLayout
 
 SCHEDULES = ("cosine", "linear")
 PREDICTIONS = ("eps", "v")

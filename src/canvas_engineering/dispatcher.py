@@ -39,13 +39,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import CosineAttention, NoneAttention, create_attention
-from .attention._common import QKVAttention
-from .dispatch_plan import Block, Bucket, bucketize, call_blocks, softmax_blocks
-from .errors import bad
-from .layout import CanvasLayout
-from .lowering import lower
-from .topology import CanvasTopology
+from canvas_engineering.attention import CosineAttention, NoneAttention, create_attention
+from canvas_engineering.attention._common import QKVAttention
+from canvas_engineering.dispatch_plan import Block, Bucket, bucketize, call_blocks, softmax_blocks
+from canvas_engineering.errors import bad
+from canvas_engineering.layout import CanvasLayout
+from canvas_engineering.lowering import lower
+from canvas_engineering.topology import CanvasTopology
 
 _BACKENDS = ("auto", "sdpa", "flex")
 _compiled_flex = None

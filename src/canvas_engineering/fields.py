@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass
 from numbers import Integral, Real
 
-from .attention_types import check_attention_type
-from .errors import CanvasError, bad
+from canvas_engineering.attention_types import check_attention_type
+from canvas_engineering.errors import CanvasError, bad
 
 
 class FieldError(CanvasError):

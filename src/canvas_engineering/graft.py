@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .errors import bad
-from .heads import ActionHead
-from .looped import LoopedBlockWrapper
+from canvas_engineering.errors import bad
+from canvas_engineering.heads import ActionHead
+from canvas_engineering.looped import LoopedBlockWrapper
 
 FREEZE_LEVELS = ("full", "half", "none")
 

@@ -15,7 +15,7 @@ import itertools
 import torch
 from torch import nn
 
-from .errors import bad
+from canvas_engineering.errors import bad
 
 
 class ActionHead(nn.Module):

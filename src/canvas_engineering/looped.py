@@ -29,8 +29,8 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from .errors import bad
-from .sharpen import attach_logit_scaling
+from canvas_engineering.errors import bad
+from canvas_engineering.sharpen import attach_logit_scaling
 
 GATES = ("zero", "sigmoid")
 

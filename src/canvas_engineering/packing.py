@@ -21,8 +21,8 @@ from enum import Enum
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .errors import bad
-from .fields import FieldError
+from canvas_engineering.errors import bad
+from canvas_engineering.fields import FieldError
 
 Shape = tuple[int, ...]
 

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 
 import torch
 
-from .errors import bad
-from .program import CanvasProgram, Clock, ProgramError
+from canvas_engineering.errors import bad
+from canvas_engineering.program import CanvasProgram, Clock, ProgramError
 
 
 class RegionScheduler:

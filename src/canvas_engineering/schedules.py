@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import bad
+from canvas_engineering.errors import bad
 
 
 def _int_at_least(name: str, value, low: int) -> None:

@@ -11,10 +11,10 @@ import math
 import os
 from dataclasses import dataclass, field
 
-from .atomic import atomic_write
-from .errors import RegionError, SchemaError, bad, check_keys
-from .layout import CanvasLayout, RegionSpec
-from .topology import CanvasTopology
+from canvas_engineering.atomic import atomic_write
+from canvas_engineering.errors import RegionError, SchemaError, bad, check_keys
+from canvas_engineering.layout import CanvasLayout, RegionSpec
+from canvas_engineering.topology import CanvasTopology
 
 FORMAT = "canvas-engineering/schema"
 FORMAT_VERSION = 1

@@ -15,13 +15,13 @@ from enum import Enum
 from numbers import Integral, Real
 from typing import TYPE_CHECKING
 
-from .attention_types import DEFAULT_ATTENTION, check_attention_type
-from .errors import TopologyError, bad, check_keys
+from canvas_engineering.attention_types import DEFAULT_ATTENTION, check_attention_type
+from canvas_engineering.errors import TopologyError, bad, check_keys
 
 if TYPE_CHECKING:
     import torch
 
-    from .layout import CanvasLayout
+    from canvas_engineering.layout import CanvasLayout
 
 
 class TemporalFill(str, Enum):
@@ -131,7 +131,7 @@ class CanvasTopology:
 
     @staticmethod
     def _names(regions: object, what: str = "regions") -> list[str]:
-        from .layout import CanvasLayout  # a layout stands for all of its regions
+        from canvas_engineering.layout import CanvasLayout  # a layout stands for all of its regions
 
         if isinstance(regions, CanvasLayout):
             return regions.region_names
@@ -224,37 +224,37 @@ class CanvasTopology:
 
     def to_attention_mask(self, layout: CanvasLayout) -> torch.Tensor:
         """(N, N) float32: entry (i, j) > 0 iff query i attends to key j; value = weight."""
-        from .lowering import lower
+        from canvas_engineering.lowering import lower
 
         return lower(self, layout).dense_mask()
 
     def to_bool_mask(self, layout: CanvasLayout) -> torch.Tensor:
         """(N, N) bool: True where query i may attend to key j."""
-        from .lowering import lower
+        from canvas_engineering.lowering import lower
 
         return lower(self, layout).bool_mask()
 
     def to_additive_mask(self, layout: CanvasLayout, dtype=None) -> torch.Tensor:
         """(N, N) additive mask for SDPA: log(weight) where connected, -inf elsewhere."""
-        from .lowering import lower
+        from canvas_engineering.lowering import lower
 
         return lower(self, layout).additive_mask(dtype)
 
     def to_index_pairs(self, layout: CanvasLayout):
         """(q_idx, kv_idx, weight), each (P,), sorted by (q, kv): every connected pair once."""
-        from .lowering import lower
+        from canvas_engineering.lowering import lower
 
         return lower(self, layout).index_pairs()
 
     def to_block_mask(self, layout: CanvasLayout, block_size: int = 128, device=None):
         """A FlexAttention `BlockMask`, built without materialising N×N."""
-        from .lowering import lower
+        from canvas_engineering.lowering import lower
 
         return lower(self, layout).block_mask(block_size=block_size, device=device)
 
     def density(self, layout: CanvasLayout) -> float:
         """Fraction of the N×N (query, key) pairs that are connected."""
-        from .lowering import lower
+        from canvas_engineering.lowering import lower
 
         return lower(self, layout).density()
 

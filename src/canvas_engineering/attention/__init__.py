@@ -7,17 +7,31 @@ Every type follows one calling convention (see `_common.py`)::
     out = attn(x_q, x_kv, q_coords=None, kv_coords=None, kv_mask=None, beta=1.0)  # (B, Nq, 64)
 """
 
-from ._common import AttentionModule
-from .backbone import CogVideoXAttention
-from .compression import CopyAttention, PerceiverAttention, PoolingAttention
-from .dot_product import CosineAttention, CrossAttention, LinearAttention, SigmoidAttention
-from .gated import GatedAttention
-from .hyena import HyenaAttention
-from .mamba import MambaAttention, selective_scan
-from .meta import MixtureAttention, NoneAttention, RandomFixedAttention
-from .registry import attention_names, create_attention, get_attention_class, register_attention
-from .rwkv import RWKVAttention
-from .sparse import LocalAttention, SparseAttention
+from canvas_engineering.attention._common import AttentionModule
+from canvas_engineering.attention.backbone import CogVideoXAttention
+from canvas_engineering.attention.compression import (
+    CopyAttention,
+    PerceiverAttention,
+    PoolingAttention,
+)
+from canvas_engineering.attention.dot_product import (
+    CosineAttention,
+    CrossAttention,
+    LinearAttention,
+    SigmoidAttention,
+)
+from canvas_engineering.attention.gated import GatedAttention
+from canvas_engineering.attention.hyena import HyenaAttention
+from canvas_engineering.attention.mamba import MambaAttention, selective_scan
+from canvas_engineering.attention.meta import MixtureAttention, NoneAttention, RandomFixedAttention
+from canvas_engineering.attention.registry import (
+    attention_names,
+    create_attention,
+    get_attention_class,
+    register_attention,
+)
+from canvas_engineering.attention.rwkv import RWKVAttention
+from canvas_engineering.attention.sparse import LocalAttention, SparseAttention
 
 __all__ = [
     "AttentionModule",

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CanvasError, bad
+from canvas_engineering.errors import CanvasError, bad
 
 
 def check_positive_int(field: str, value: object) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import CanvasError
+from canvas_engineering.errors import CanvasError
 
 
 def gather_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

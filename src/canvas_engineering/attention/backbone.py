@@ -5,8 +5,8 @@ Shape glossary: B batch, Nq queries, Nk keys, D d_model.
 
 from __future__ import annotations
 
-from ._common import QKVAttention
-from .registry import register_attention
+from canvas_engineering.attention._common import QKVAttention
+from canvas_engineering.attention.registry import register_attention
 
 
 @register_attention("cogvideox")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._common import AttentionModule, QKVAttention, check_positive_int
-from ._coords import CoordIndex, gather_rows, pack_keys
-from .registry import register_attention
+from canvas_engineering.attention._common import AttentionModule, QKVAttention, check_positive_int
+from canvas_engineering.attention._coords import CoordIndex, gather_rows, pack_keys
+from canvas_engineering.attention.registry import register_attention
 
 
 @register_attention("perceiver")

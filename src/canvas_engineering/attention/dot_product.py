@@ -10,8 +10,13 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._common import QKVAttention, check_positive_float, merge_heads, sdpa
-from .registry import register_attention
+from canvas_engineering.attention._common import (
+    QKVAttention,
+    check_positive_float,
+    merge_heads,
+    sdpa,
+)
+from canvas_engineering.attention.registry import register_attention
 
 
 @register_attention("self_attention")

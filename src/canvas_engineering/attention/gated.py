@@ -10,8 +10,8 @@ import math
 import torch
 from torch import nn
 
-from ._common import QKVAttention, merge_heads, sdpa
-from .registry import register_attention
+from canvas_engineering.attention._common import QKVAttention, merge_heads, sdpa
+from canvas_engineering.attention.registry import register_attention
 
 
 @register_attention("gated")

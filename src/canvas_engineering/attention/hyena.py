@@ -19,9 +19,9 @@ import math
 import torch
 from torch import nn
 
-from ._common import AttentionModule, check_positive_int
-from ._coords import gather_rows, pack_keys, readout_positions
-from .registry import register_attention
+from canvas_engineering.attention._common import AttentionModule, check_positive_int
+from canvas_engineering.attention._coords import gather_rows, pack_keys, readout_positions
+from canvas_engineering.attention.registry import register_attention
 
 
 def fft_causal_conv(x: torch.Tensor, filt: torch.Tensor) -> torch.Tensor:

@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import bad
-from ._common import AttentionModule, QKVAttention, check_positive_int
-from ._coords import pack_keys
-from ._scan import linear_scan
-from .registry import register_attention
+from canvas_engineering.attention._common import AttentionModule, QKVAttention, check_positive_int
+from canvas_engineering.attention._coords import pack_keys
+from canvas_engineering.attention._scan import linear_scan
+from canvas_engineering.attention.registry import register_attention
+from canvas_engineering.errors import bad
 
 try:  # optional CUDA kernels; any import failure means "not available"
     from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as _cuda_scan

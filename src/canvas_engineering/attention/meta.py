@@ -12,10 +12,15 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..errors import bad
-from ._common import AttentionModule, QKVAttention, check_positive_int, masked_softmax
-from ._coords import gather_rows, pack_keys
-from .registry import register_attention
+from canvas_engineering.attention._common import (
+    AttentionModule,
+    QKVAttention,
+    check_positive_int,
+    masked_softmax,
+)
+from canvas_engineering.attention._coords import gather_rows, pack_keys
+from canvas_engineering.attention.registry import register_attention
+from canvas_engineering.errors import bad
 
 
 @register_attention("none")

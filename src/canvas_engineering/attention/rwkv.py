@@ -22,10 +22,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import AttentionModule, check_positive_float, check_positive_int
-from ._coords import gather_rows, pack_keys, readout_positions
-from ._scan import hillis_steele
-from .registry import register_attention
+from canvas_engineering.attention._common import (
+    AttentionModule,
+    check_positive_float,
+    check_positive_int,
+)
+from canvas_engineering.attention._coords import gather_rows, pack_keys, readout_positions
+from canvas_engineering.attention._scan import hillis_steele
+from canvas_engineering.attention.registry import register_attention
 
 
 @register_attention("rwkv")

@@ -12,10 +12,15 @@ from numbers import Integral
 
 import torch
 
-from ..errors import CanvasError, bad
-from ._common import QKVAttention, check_positive_int, masked_softmax, merge_heads
-from ._coords import CoordIndex, gather_rows
-from .registry import register_attention
+from canvas_engineering.attention._common import (
+    QKVAttention,
+    check_positive_int,
+    masked_softmax,
+    merge_heads,
+)
+from canvas_engineering.attention._coords import CoordIndex, gather_rows
+from canvas_engineering.attention.registry import register_attention
+from canvas_engineering.errors import CanvasError, bad
 
 
 @register_attention("sparse_attention")

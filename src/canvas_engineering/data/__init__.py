@@ -1,6 +1,6 @@
 """Data for training canvas world models: the built-in push task and the user's own episodes."""
 
-from .episodes import EpisodeDirectory, EpisodeError
-from .push import PushConfig, PushDataset, make_episode
+from canvas_engineering.data.episodes import EpisodeDirectory, EpisodeError
+from canvas_engineering.data.push import PushConfig, PushDataset, make_episode
 
 __all__ = ["EpisodeDirectory", "EpisodeError", "PushConfig", "PushDataset", "make_episode"]

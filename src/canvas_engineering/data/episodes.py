@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import bad
+from canvas_engineering.errors import bad
 
 SUFFIXES = (".npz", ".h5", ".hdf5")
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import bad
+from canvas_engineering.errors import bad
 
 AGENT_R, OBJECT_R, GOAL_R = 0.06, 0.09, 0.12  # arena units; contact uses discs of these radii
 MAX_SPEED = 0.05  # arena units per simulation step at |action component| = 1

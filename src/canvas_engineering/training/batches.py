@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import torch
 
-from ..codecs import RegionCodec, make_codecs, region_frames
-from ..data import EpisodeDirectory, PushConfig, PushDataset
-from ..errors import bad
-from ..layout import CanvasLayout
-from .config import ConfigError, TrainConfig
+from canvas_engineering.codecs import RegionCodec, make_codecs, region_frames
+from canvas_engineering.data import EpisodeDirectory, PushConfig, PushDataset
+from canvas_engineering.errors import bad
+from canvas_engineering.layout import CanvasLayout
+from canvas_engineering.training.config import ConfigError, TrainConfig
 
 EVAL_SEED_OFFSET = 7919  # held-out episodes come from a different seed stream
 

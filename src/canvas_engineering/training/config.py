@@ -8,7 +8,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from ..errors import CanvasError, bad, check_keys
+from canvas_engineering.errors import CanvasError, bad, check_keys
 
 
 class ConfigError(CanvasError):

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import torch
 
-from ..codecs import VideoCodec
-from ..layout import CanvasLayout
-from .batches import collate, to_positions
+from canvas_engineering.codecs import VideoCodec
+from canvas_engineering.layout import CanvasLayout
+from canvas_engineering.training.batches import collate, to_positions
 
 
 def _future(layout: CanvasLayout, region: str) -> slice:

@@ -19,15 +19,22 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_write_text
-from ..backbone import BACKBONE_PRESETS, CanvasWorldModel
-from ..diffusion import CanvasDiffusion
-from ..errors import bad
-from ..presets import PRESETS
-from ..schedules import CurriculumScheduler
-from .batches import batch_indices, build_codecs, build_dataset, collate, draw_noise, to_positions
-from .config import ConfigError, TrainConfig
-from .run_files import (
+from canvas_engineering.atomic import atomic_write_text
+from canvas_engineering.backbone import BACKBONE_PRESETS, CanvasWorldModel
+from canvas_engineering.diffusion import CanvasDiffusion
+from canvas_engineering.errors import bad
+from canvas_engineering.presets import PRESETS
+from canvas_engineering.schedules import CurriculumScheduler
+from canvas_engineering.training.batches import (
+    batch_indices,
+    build_codecs,
+    build_dataset,
+    collate,
+    draw_noise,
+    to_positions,
+)
+from canvas_engineering.training.config import ConfigError, TrainConfig
+from canvas_engineering.training.run_files import (
     RunError,
     latest_checkpoint,
     load_checkpoint,
@@ -162,7 +169,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
     acc.wait_for_everyone()
     summary = {"steps": config.steps, "train_seconds": round(time.perf_counter() - began, 1)}
     if acc.is_main_process and evaluate_at_end:
-        from .report import finish
+        from canvas_engineering.training.report import finish
 
         summary.update(finish(r, acc.unwrap_model(model), run_dir))
     acc.wait_for_everyone()

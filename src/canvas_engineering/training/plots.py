@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from ..codecs import VideoCodec
-from .run_files import read_metrics
+from canvas_engineering.codecs import VideoCodec
+from canvas_engineering.training.run_files import read_metrics
 
 
 def _plt():

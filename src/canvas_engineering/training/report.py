@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_write_text
-from .batches import build_dataset
-from .evaluation import evaluate, summary_rows
+from canvas_engineering.atomic import atomic_write_text
+from canvas_engineering.training.batches import build_dataset
+from canvas_engineering.training.evaluation import evaluate, summary_rows
 
 
 def summary_table(metrics: dict) -> str:
@@ -33,7 +33,7 @@ def finish(run, model: torch.nn.Module, run_dir: Path, *, plots: bool = True) ->
     print(summary_table(metrics))
     summary = {"eval": metrics, "run": str(run_dir)}
     if plots:
-        from .plots import draw_all
+        from canvas_engineering.training.plots import draw_all
 
         summary["plots"] = [str(p) for p in draw_all(run_dir, run, result["examples"])]
         print("plots: " + ", ".join(summary["plots"]))

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_write_text
-from ..checkpoint import _safetensors, write_safetensors
-from ..errors import CanvasError
+from canvas_engineering.atomic import atomic_write_text
+from canvas_engineering.checkpoint import _safetensors, write_safetensors
+from canvas_engineering.errors import CanvasError
 
 FORMAT = "canvas-engineering/train-checkpoint/1"
 
