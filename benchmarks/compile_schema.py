@@ -18,7 +18,7 @@ import torch
 
 from canvas_engineering import Field, compile_schema
 from canvas_engineering.lowering import lower
-from canvas_engineering.presets import fleet
+from canvas_engineering.spec.canvases import fleet
 
 
 @dataclass

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from canvas_engineering import AttentionDispatcher, CanvasLayout, CanvasTopology, Connection
-from canvas_engineering.layout import RegionSpec
+from canvas_engineering.spec.layout import RegionSpec
 
 D, HEADS, B = 64, 4, 1
 
@@ -128,7 +128,7 @@ def mixed_case(repeats: int) -> dict:
 def fleet_case(repeats: int) -> dict:
     """Seed 000's fleet of 50 vehicles, compiled from typed dataclasses."""
     from canvas_engineering import compile_schema
-    from canvas_engineering.presets import fleet
+    from canvas_engineering.spec.canvases import fleet
 
     bound = compile_schema(fleet(50), d_model=D)
     start = time.perf_counter()

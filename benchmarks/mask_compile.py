@@ -22,7 +22,7 @@ import torch
 
 from canvas_engineering import CanvasLayout, CanvasTopology, Connection, RegionSpec
 from canvas_engineering.lowering import lower
-from canvas_engineering.presets import computer_use, robot
+from canvas_engineering.spec.canvases import computer_use, robot
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

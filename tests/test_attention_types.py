@@ -16,8 +16,8 @@ from canvas_engineering.attention import (
     register_attention,
 )
 from canvas_engineering.attention import registry as attn_registry
-from canvas_engineering.attention_types import ATTENTION_TYPES, check_attention_type
 from canvas_engineering.errors import AttentionTypeError, CanvasError
+from canvas_engineering.spec.attention_types import ATTENTION_TYPES, check_attention_type
 
 NAMES = [
     "cross_attention", "linear_attention", "cosine_attention", "sigmoid_attention", "gated",

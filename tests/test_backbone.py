@@ -16,7 +16,7 @@ from canvas_engineering.backbone import (
     count_parameters,
 )
 from canvas_engineering.codecs import make_codecs
-from canvas_engineering.presets import robot
+from canvas_engineering.spec.canvases import robot
 
 SCHEMA = robot()
 LAYOUT, TOPOLOGY = SCHEMA.layout, SCHEMA.topology

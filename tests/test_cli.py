@@ -8,7 +8,7 @@ import pytest
 from canvas_engineering import CanvasSchema
 from canvas_engineering.cli import main
 from canvas_engineering.lowering import lower
-from canvas_engineering.presets import PRESETS
+from canvas_engineering.spec.canvases import PRESETS
 
 
 def test_report_prints_region_maps_densities_and_writes_pictures(tmp_path, capsys):

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from canvas_engineering.codecs import VectorCodec, VideoCodec, make_codecs, region_frames
-from canvas_engineering.layout import CanvasLayout, RegionSpec
-from canvas_engineering.presets import robot
+from canvas_engineering.spec.canvases import robot
+from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
 
 # A small 2-D canvas: video on a 3 × 2 patch grid of frames 1–3, a vector on 1 × 2 positions.
 LAYOUT = CanvasLayout(T=4, H=4, W=4, d_model=8, t_current=2, regions={

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from canvas_engineering import ConnectivityPolicy, Field, compile_schema
-from canvas_engineering.packing import LayoutStrategy, pack
+from canvas_engineering.spec.packing import LayoutStrategy, pack
 
 
 @dataclass

@@ -9,8 +9,8 @@ import torch
 from canvas_engineering.backbone import CanvasWorldModel, backbone_config
 from canvas_engineering.codecs import make_codecs
 from canvas_engineering.diffusion import CanvasDiffusion
-from canvas_engineering.layout import CanvasLayout, RegionSpec
-from canvas_engineering.presets import robot
+from canvas_engineering.spec.canvases import robot
+from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
 
 SCHEMA = robot()
 LAYOUT, TOPOLOGY = SCHEMA.layout, SCHEMA.topology

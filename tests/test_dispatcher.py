@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from canvas_engineering import AttentionDispatcher
-from canvas_engineering.layout import CanvasLayout, RegionSpec
 from canvas_engineering.lowering import frame_edges
-from canvas_engineering.topology import CanvasTopology, Connection, TemporalFill
+from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
+from canvas_engineering.spec.topology import CanvasTopology, Connection, TemporalFill
 
 D, H = 16, 2
 

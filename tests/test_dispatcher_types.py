@@ -9,10 +9,10 @@ import torch
 from canvas_engineering import AttentionDispatcher
 from canvas_engineering.attention import AttentionModule, attention_names, register_attention
 from canvas_engineering.attention import registry as attn_registry
-from canvas_engineering.attention_types import ATTENTION_TYPES
 from canvas_engineering.errors import CanvasError, TopologyError
-from canvas_engineering.layout import CanvasLayout, RegionSpec
-from canvas_engineering.topology import CanvasTopology, Connection
+from canvas_engineering.spec.attention_types import ATTENTION_TYPES
+from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
+from canvas_engineering.spec.topology import CanvasTopology, Connection
 
 D, H = 8, 2
 OPTIONS = {"mixture": {"block_size": 8}, "perceiver": {"n_latents": 4},

@@ -3,7 +3,7 @@
 import pytest
 
 from canvas_engineering import compile_schema
-from canvas_engineering.presets import PRESETS, fleet
+from canvas_engineering.spec.canvases import PRESETS, fleet
 
 
 def test_builtin_canvases_validate_and_keep_the_seed_sizes():

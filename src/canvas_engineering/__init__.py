@@ -10,7 +10,7 @@ diffusion transformers.
 """
 
 # -- declarations: the canvas type system ------------------------------------------------------
-from canvas_engineering.attention_types import ATTENTION_TYPES
+from canvas_engineering.spec.attention_types import ATTENTION_TYPES
 from canvas_engineering.errors import (
     AttentionTypeError,
     CanvasError,
@@ -20,21 +20,21 @@ from canvas_engineering.errors import (
     SchemaError,
     TopologyError,
 )
-from canvas_engineering.layout import CanvasLayout, RegionSpec
+from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
 
 # -- topology, lowering, schema (issue 2) ------------------------------------------------------
 from canvas_engineering.lowering import FrameEdges, Lowering, frame_edges, lower
-from canvas_engineering.schema import CanvasSchema, transfer_distance
-from canvas_engineering.topology import CanvasTopology, Connection, TemporalFill
+from canvas_engineering.spec.schema import CanvasSchema, transfer_distance
+from canvas_engineering.spec.topology import CanvasTopology, Connection, TemporalFill
 
 # -- canvas module (issue 2) -------------------------------------------------------------------
 from canvas_engineering.canvas import PeriodEmbedding, SpatiotemporalCanvas
 
 # -- typed schemas and process layer (issue 3) -------------------------------------------------
-from canvas_engineering.coarse import ConnectivityPolicy
-from canvas_engineering.compile import BoundField, BoundSchema, compile_schema
-from canvas_engineering.fields import CARRIERS, FAMILIES, Field, FieldError
-from canvas_engineering.packing import LayoutStrategy
+from canvas_engineering.spec.coarse import ConnectivityPolicy
+from canvas_engineering.spec.compile_schema import BoundField, BoundSchema, compile_schema
+from canvas_engineering.spec.fields import CARRIERS, FAMILIES, Field, FieldError
+from canvas_engineering.spec.packing import LayoutStrategy
 from canvas_engineering.program import (
     CLOCK_MODES,
     COMPILE_MODES,

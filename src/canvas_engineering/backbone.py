@@ -29,9 +29,9 @@ from canvas_engineering.canvas import SpatiotemporalCanvas
 from canvas_engineering.codecs import RegionCodec
 from canvas_engineering.dispatcher import AttentionDispatcher
 from canvas_engineering.errors import CanvasError, bad
-from canvas_engineering.layout import CanvasLayout
 from canvas_engineering.looped import GATES, LoopedBlockWrapper
-from canvas_engineering.topology import CanvasTopology
+from canvas_engineering.spec.layout import CanvasLayout
+from canvas_engineering.spec.topology import CanvasTopology
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from canvas_engineering.errors import PlacementError
-from canvas_engineering.layout import CanvasLayout
+from canvas_engineering.spec.layout import CanvasLayout
 
 
 class PeriodEmbedding(nn.Module):

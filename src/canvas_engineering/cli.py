@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 from canvas_engineering.lowering import lower
-from canvas_engineering.presets import PRESETS
-from canvas_engineering.schema import CanvasSchema
-from canvas_engineering.topology import CanvasTopology
+from canvas_engineering.spec.canvases import PRESETS
+from canvas_engineering.spec.schema import CanvasSchema
+from canvas_engineering.spec.topology import CanvasTopology
 
 
 def region_table(schema: CanvasSchema) -> str:

@@ -16,7 +16,7 @@ import math
 import torch
 
 from canvas_engineering.errors import CanvasError, bad
-from canvas_engineering.layout import CanvasLayout
+from canvas_engineering.spec.layout import CanvasLayout
 
 
 def _check_shape(name: str, x: object, expected: tuple[int | None, ...], what: str) -> None:

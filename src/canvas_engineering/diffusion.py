@@ -22,7 +22,7 @@ import math
 import torch
 
 from canvas_engineering.errors import CanvasError, bad
-from canvas_engineering.layout import CanvasLayout
+from canvas_engineering.spec.layout import CanvasLayout
 
 SCHEDULES = ("cosine", "linear")
 PREDICTIONS = ("eps", "v")

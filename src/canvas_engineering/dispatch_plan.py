@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import torch
 
-from canvas_engineering.layout import CanvasLayout
 from canvas_engineering.lowering import Lowering, frame_edges
-from canvas_engineering.topology import Connection
+from canvas_engineering.spec.layout import CanvasLayout
+from canvas_engineering.spec.topology import Connection
 
 
 @dataclass

@@ -43,9 +43,9 @@ from canvas_engineering.attention import CosineAttention, NoneAttention, create_
 from canvas_engineering.attention._common import QKVAttention
 from canvas_engineering.dispatch_plan import Block, Bucket, bucketize, call_blocks, softmax_blocks
 from canvas_engineering.errors import bad
-from canvas_engineering.layout import CanvasLayout
 from canvas_engineering.lowering import lower
-from canvas_engineering.topology import CanvasTopology
+from canvas_engineering.spec.layout import CanvasLayout
+from canvas_engineering.spec.topology import CanvasTopology
 
 _BACKENDS = ("auto", "sdpa", "flex")
 _compiled_flex = None

@@ -30,8 +30,8 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from canvas_engineering.layout import CanvasLayout, RegionSpec
-from canvas_engineering.topology import CanvasTopology, Connection, TemporalFill
+from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
+from canvas_engineering.spec.topology import CanvasTopology, Connection, TemporalFill
 
 
 @dataclass(frozen=True)

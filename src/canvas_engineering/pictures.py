@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from canvas_engineering.layout import CanvasLayout
+from canvas_engineering.spec.layout import CanvasLayout
 
 
 def _cuboid(t0, t1, h0, h1, w0, w1):

@@ -16,10 +16,10 @@ import math
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 
-from canvas_engineering.compile import BoundSchema, compile_schema
 from canvas_engineering.errors import CanvasError, bad, check_keys
-from canvas_engineering.fields import CARRIERS, FAMILIES, check_choice
-from canvas_engineering.topology import CanvasTopology
+from canvas_engineering.spec.compile_schema import BoundSchema, compile_schema
+from canvas_engineering.spec.fields import CARRIERS, FAMILIES, check_choice
+from canvas_engineering.spec.topology import CanvasTopology
 
 
 class ProgramError(CanvasError):

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from canvas_engineering.compile import BoundSchema
 from canvas_engineering.errors import bad
 from canvas_engineering.program import CanvasProgram, ProgramError
-from canvas_engineering.topology import CanvasTopology, Connection
+from canvas_engineering.spec.compile_schema import BoundSchema
+from canvas_engineering.spec.topology import CanvasTopology, Connection
 
 
 def module_key(name: str) -> str:

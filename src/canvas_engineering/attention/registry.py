@@ -12,8 +12,8 @@ import importlib
 
 from torch import nn
 
-from canvas_engineering.attention_types import ATTENTION_TYPES, declare_attention_type
 from canvas_engineering.errors import AttentionTypeError
+from canvas_engineering.spec.attention_types import ATTENTION_TYPES, declare_attention_type
 
 _REGISTRY: dict[str, type[nn.Module]] = {}
 

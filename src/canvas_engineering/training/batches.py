@@ -14,7 +14,7 @@ import torch
 from canvas_engineering.codecs import RegionCodec, make_codecs, region_frames
 from canvas_engineering.data import EpisodeDirectory, PushConfig, PushDataset
 from canvas_engineering.errors import bad
-from canvas_engineering.layout import CanvasLayout
+from canvas_engineering.spec.layout import CanvasLayout
 from canvas_engineering.training.config import ConfigError, TrainConfig
 
 EVAL_SEED_OFFSET = 7919  # held-out episodes come from a different seed stream

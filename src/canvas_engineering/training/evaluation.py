@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from canvas_engineering.codecs import VideoCodec
-from canvas_engineering.layout import CanvasLayout
+from canvas_engineering.spec.layout import CanvasLayout
 from canvas_engineering.training.batches import collate, to_positions
 
 

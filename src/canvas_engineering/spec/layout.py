@@ -19,8 +19,8 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
-from canvas_engineering.attention_types import check_attention_type
 from canvas_engineering.errors import CanvasError, OverlapError, RegionError, bad, check_keys
+from canvas_engineering.spec.attention_types import check_attention_type
 
 
 def _slices(bounds: tuple[int, ...]) -> tuple[slice, ...]:

@@ -18,12 +18,12 @@ from numbers import Number
 
 import torch
 
-from canvas_engineering.coarse import ConnectivityPolicy, Entity, coarse_topology
 from canvas_engineering.errors import PlacementError, bad
-from canvas_engineering.fields import Field, FieldError
-from canvas_engineering.layout import CanvasLayout, RegionSpec
-from canvas_engineering.packing import LayoutStrategy, pack
-from canvas_engineering.topology import CanvasTopology
+from canvas_engineering.spec.coarse import ConnectivityPolicy, Entity, coarse_topology
+from canvas_engineering.spec.fields import Field, FieldError
+from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
+from canvas_engineering.spec.packing import LayoutStrategy, pack
+from canvas_engineering.spec.topology import CanvasTopology
 
 _DEFAULT_COARSE = object()  # sized to the canvas rank once every field is known
 
@@ -134,7 +134,7 @@ class BoundSchema:
     @property
     def schema(self):
         """The layout and topology as a `CanvasSchema` (JSON round-trip lives there)."""
-        from canvas_engineering.schema import (
+        from canvas_engineering.spec.schema import (
             CanvasSchema,  # the lead's module; imported when asked for
         )
 

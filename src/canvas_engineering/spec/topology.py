@@ -15,13 +15,13 @@ from enum import Enum
 from numbers import Integral, Real
 from typing import TYPE_CHECKING
 
-from canvas_engineering.attention_types import DEFAULT_ATTENTION, check_attention_type
 from canvas_engineering.errors import TopologyError, bad, check_keys
+from canvas_engineering.spec.attention_types import DEFAULT_ATTENTION, check_attention_type
 
 if TYPE_CHECKING:
     import torch
 
-    from canvas_engineering.layout import CanvasLayout
+    from canvas_engineering.spec.layout import CanvasLayout
 
 
 class TemporalFill(str, Enum):
@@ -131,7 +131,9 @@ class CanvasTopology:
 
     @staticmethod
     def _names(regions: object, what: str = "regions") -> list[str]:
-        from canvas_engineering.layout import CanvasLayout  # a layout stands for all of its regions
+        from canvas_engineering.spec.layout import (
+            CanvasLayout,  # a layout stands for all of its regions
+        )
 
         if isinstance(regions, CanvasLayout):
             return regions.region_names

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from canvas_engineering.atomic import atomic_write
 from canvas_engineering.errors import RegionError, SchemaError, bad, check_keys
-from canvas_engineering.layout import CanvasLayout, RegionSpec
-from canvas_engineering.topology import CanvasTopology
+from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
+from canvas_engineering.spec.topology import CanvasTopology
 
 FORMAT = "canvas-engineering/schema"
 FORMAT_VERSION = 1

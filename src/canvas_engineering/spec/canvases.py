@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 
-from canvas_engineering.fields import Field
-from canvas_engineering.layout import CanvasLayout, RegionSpec
-from canvas_engineering.schema import CanvasSchema
-from canvas_engineering.topology import CanvasTopology, Connection
+from canvas_engineering.spec.fields import Field
+from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
+from canvas_engineering.spec.schema import CanvasSchema
+from canvas_engineering.spec.topology import CanvasTopology, Connection
 
 
 def robot() -> CanvasSchema:

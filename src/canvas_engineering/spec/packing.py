@@ -22,7 +22,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from canvas_engineering.errors import bad
-from canvas_engineering.fields import FieldError
+from canvas_engineering.spec.fields import FieldError
 
 Shape = tuple[int, ...]
 

@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass
 from numbers import Integral, Real
 
-from canvas_engineering.attention_types import check_attention_type
 from canvas_engineering.errors import CanvasError, bad
+from canvas_engineering.spec.attention_types import check_attention_type
 
 
 class FieldError(CanvasError):
