@@ -16,7 +16,7 @@ from canvas_engineering import (
     SchemaError,
     compile_program,
 )
-from canvas_engineering.program import OPERATORS, ProgramEdge
+from canvas_engineering.process.program import OPERATORS, ProgramEdge
 
 ROBOT = '''
 from dataclasses import dataclass

@@ -16,7 +16,7 @@ from canvas_engineering import (
     RegionModel,
     compile_program,
 )
-from canvas_engineering.program_compiler import edge_key, module_key
+from canvas_engineering.process.compiler import edge_key, module_key
 
 
 @dataclass
@@ -91,7 +91,7 @@ def test_dead_connections_eliminated_without_changing_outputs():
     bound, program, model = build(memory="constant")
     canvas = torch.randn(2, bound.layout.num_positions, 8)
     # fold by hand first, so the reference differs from the compiled model only by the pruning
-    from canvas_engineering.program_compiler import fold_constants
+    from canvas_engineering.process.compiler import fold_constants
 
     reference = RegionModel(bound)
     reference.load_state_dict(model.state_dict())

@@ -35,7 +35,7 @@ from canvas_engineering.spec.coarse import ConnectivityPolicy
 from canvas_engineering.spec.compile_schema import BoundField, BoundSchema, compile_schema
 from canvas_engineering.spec.fields import CARRIERS, FAMILIES, Field, FieldError
 from canvas_engineering.spec.packing import LayoutStrategy
-from canvas_engineering.program import (
+from canvas_engineering.process.program import (
     CLOCK_MODES,
     COMPILE_MODES,
     OPERATORS,
@@ -48,8 +48,8 @@ from canvas_engineering.program import (
     compile_program,
     derive_operator,
 )
-from canvas_engineering.program_compiler import CompiledProgram, ProgramCompiler, RegionModel
-from canvas_engineering.scheduler import RegionScheduler
+from canvas_engineering.process.compiler import CompiledProgram, ProgramCompiler, RegionModel
+from canvas_engineering.process.scheduler import RegionScheduler
 
 # -- attention function library and dispatcher (issue 4) ---------------------------------------
 from canvas_engineering.attention import (

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import torch
 
 from canvas_engineering.errors import bad
-from canvas_engineering.program import CanvasProgram, Clock, ProgramError
+from canvas_engineering.process.program import CanvasProgram, Clock, ProgramError
 
 
 class RegionScheduler:

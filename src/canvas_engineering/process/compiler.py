@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from canvas_engineering.errors import bad
-from canvas_engineering.program import CanvasProgram, ProgramError
+from canvas_engineering.process.program import CanvasProgram, ProgramError
 from canvas_engineering.spec.compile_schema import BoundSchema
 from canvas_engineering.spec.topology import CanvasTopology, Connection
 
