@@ -17,7 +17,7 @@ from dataclasses import field as dc_field
 import torch
 
 from canvas_engineering import Field, compile_schema
-from canvas_engineering.lowering import lower
+from canvas_engineering.lowering.masks import lower
 from canvas_engineering.spec.canvases import fleet
 
 

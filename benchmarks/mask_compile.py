@@ -21,7 +21,7 @@ import time
 import torch
 
 from canvas_engineering import CanvasLayout, CanvasTopology, Connection, RegionSpec
-from canvas_engineering.lowering import lower
+from canvas_engineering.lowering.masks import lower
 from canvas_engineering.spec.canvases import computer_use, robot
 
 PAGE = os.sysconf("SC_PAGE_SIZE")

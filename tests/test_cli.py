@@ -7,7 +7,7 @@ import pytest
 
 from canvas_engineering import CanvasSchema
 from canvas_engineering.cli import main
-from canvas_engineering.lowering import lower
+from canvas_engineering.lowering.masks import lower
 from canvas_engineering.spec.canvases import PRESETS
 
 

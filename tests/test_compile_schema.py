@@ -201,7 +201,7 @@ def test_fleet_connections_grow_linearly():
 
 
 def test_fleet_mask_vehicle_zero_never_reads_vehicle_one_camera():
-    pytest.importorskip("canvas_engineering.lowering")
+    pytest.importorskip("canvas_engineering.lowering.masks")
     ns = run_snippet(FLEET)
     bound = fleet_of(ns, 4)
     mask = bound.topology.to_bool_mask(bound.layout)

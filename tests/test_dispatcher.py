@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from canvas_engineering import AttentionDispatcher
-from canvas_engineering.lowering import frame_edges
+from canvas_engineering.lowering.masks import frame_edges
 from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
 from canvas_engineering.spec.topology import CanvasTopology, Connection, TemporalFill
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from canvas_engineering import CanvasLayout, CanvasTopology, Connection, RegionSpec, TemporalFill
-from canvas_engineering.lowering import frame_edges, lower
+from canvas_engineering.lowering.masks import frame_edges, lower
 
 
 def block_mask_to_dense(bm, n):

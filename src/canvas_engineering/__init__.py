@@ -23,7 +23,7 @@ from canvas_engineering.errors import (
 from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
 
 # -- topology, lowering, schema (issue 2) ------------------------------------------------------
-from canvas_engineering.lowering import FrameEdges, Lowering, frame_edges, lower
+from canvas_engineering.lowering.masks import FrameEdges, Lowering, frame_edges, lower
 from canvas_engineering.spec.schema import CanvasSchema, transfer_distance
 from canvas_engineering.spec.topology import CanvasTopology, Connection, TemporalFill
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from canvas_engineering.lowering import lower
+from canvas_engineering.lowering.masks import lower
 from canvas_engineering.spec.canvases import PRESETS
 from canvas_engineering.spec.schema import CanvasSchema
 from canvas_engineering.spec.topology import CanvasTopology

@@ -41,9 +41,15 @@ from torch import nn
 
 from canvas_engineering.attention import CosineAttention, NoneAttention, create_attention
 from canvas_engineering.attention._common import QKVAttention
-from canvas_engineering.dispatch_plan import Block, Bucket, bucketize, call_blocks, softmax_blocks
 from canvas_engineering.errors import bad
-from canvas_engineering.lowering import lower
+from canvas_engineering.lowering.dispatch_plan import (
+    Block,
+    Bucket,
+    bucketize,
+    call_blocks,
+    softmax_blocks,
+)
+from canvas_engineering.lowering.masks import lower
 from canvas_engineering.spec.layout import CanvasLayout
 from canvas_engineering.spec.topology import CanvasTopology
 

@@ -226,37 +226,37 @@ class CanvasTopology:
 
     def to_attention_mask(self, layout: CanvasLayout) -> torch.Tensor:
         """(N, N) float32: entry (i, j) > 0 iff query i attends to key j; value = weight."""
-        from canvas_engineering.lowering import lower
+        from canvas_engineering.lowering.masks import lower
 
         return lower(self, layout).dense_mask()
 
     def to_bool_mask(self, layout: CanvasLayout) -> torch.Tensor:
         """(N, N) bool: True where query i may attend to key j."""
-        from canvas_engineering.lowering import lower
+        from canvas_engineering.lowering.masks import lower
 
         return lower(self, layout).bool_mask()
 
     def to_additive_mask(self, layout: CanvasLayout, dtype=None) -> torch.Tensor:
         """(N, N) additive mask for SDPA: log(weight) where connected, -inf elsewhere."""
-        from canvas_engineering.lowering import lower
+        from canvas_engineering.lowering.masks import lower
 
         return lower(self, layout).additive_mask(dtype)
 
     def to_index_pairs(self, layout: CanvasLayout):
         """(q_idx, kv_idx, weight), each (P,), sorted by (q, kv): every connected pair once."""
-        from canvas_engineering.lowering import lower
+        from canvas_engineering.lowering.masks import lower
 
         return lower(self, layout).index_pairs()
 
     def to_block_mask(self, layout: CanvasLayout, block_size: int = 128, device=None):
         """A FlexAttention `BlockMask`, built without materialising N×N."""
-        from canvas_engineering.lowering import lower
+        from canvas_engineering.lowering.masks import lower
 
         return lower(self, layout).block_mask(block_size=block_size, device=device)
 
     def density(self, layout: CanvasLayout) -> float:
         """Fraction of the N×N (query, key) pairs that are connected."""
-        from canvas_engineering.lowering import lower
+        from canvas_engineering.lowering.masks import lower
 
         return lower(self, layout).density()
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from canvas_engineering.lowering import Lowering, frame_edges
+from canvas_engineering.lowering.masks import Lowering, frame_edges
 from canvas_engineering.spec.layout import CanvasLayout
 from canvas_engineering.spec.topology import Connection
 

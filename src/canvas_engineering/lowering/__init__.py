@@ -1,0 +1,8 @@
+"""Lowering: a declaration becomes tensors, with no parameters. The time rule turns connections
+into frame edges; masks come in every form (dense, bool, additive, index pairs, block-sparse);
+the dispatch plan says which positions each attention module reads. Pure functions of
+(topology, layout), cached by the caller."""
+
+from canvas_engineering.lowering.masks import FrameEdges, Lowering, frame_edges, lower
+
+__all__ = ["FrameEdges", "Lowering", "frame_edges", "lower"]
