@@ -8,7 +8,7 @@ Every type follows one calling convention (see `_common.py`)::
 """
 
 from canvas_engineering.attention._common import AttentionModule
-from canvas_engineering.attention.backbone import CogVideoXAttention
+from canvas_engineering.attention.cogvideox import CogVideoXAttention
 from canvas_engineering.attention.compression import (
     CopyAttention,
     PerceiverAttention,
