@@ -9,7 +9,7 @@ import torch
 from test_graft_tiny import MODELS, build, inputs, pair, run
 
 from canvas_engineering import LoopedBlockWrapper, SharpeningSchedule, graft_looped_blocks
-from canvas_engineering.sharpen import attach_logit_scaling
+from canvas_engineering.nn.sharpen import attach_logit_scaling
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 BLOCKS = {"cogvideox": "transformer_blocks", "wan": "blocks", "mochi": "transformer_blocks"}

@@ -28,7 +28,7 @@ from canvas_engineering.spec.schema import CanvasSchema, transfer_distance
 from canvas_engineering.spec.topology import CanvasTopology, Connection, TemporalFill
 
 # -- canvas module (issue 2) -------------------------------------------------------------------
-from canvas_engineering.canvas import PeriodEmbedding, SpatiotemporalCanvas
+from canvas_engineering.nn.canvas import PeriodEmbedding, SpatiotemporalCanvas
 
 # -- typed schemas and process layer (issue 3) -------------------------------------------------
 from canvas_engineering.spec.coarse import ConnectivityPolicy
@@ -76,14 +76,14 @@ from canvas_engineering.attention import (
     get_attention_class,
     register_attention,
 )
-from canvas_engineering.dispatcher import AttentionDispatcher
+from canvas_engineering.nn.dispatcher import AttentionDispatcher
 
 # -- looped blocks, grafting, schedules, checkpoints (issue 5) ---------------------------------
 from canvas_engineering.checkpoint import CheckpointError, load_loop_checkpoint, save_loop_checkpoint
 from canvas_engineering.graft import freeze_full, freeze_half, graft_looped_blocks
-from canvas_engineering.heads import ActionHead
-from canvas_engineering.looped import LoopedBlockWrapper
-from canvas_engineering.schedules import CurriculumScheduler, SharpeningSchedule
+from canvas_engineering.nn.heads import ActionHead
+from canvas_engineering.nn.looped import LoopedBlockWrapper
+from canvas_engineering.nn.loop_schedules import CurriculumScheduler, SharpeningSchedule
 
 # -- the world model: data, codecs, backbone, diffusion, training (issue 6) ----------------------
 from canvas_engineering.backbone import BACKBONE_PRESETS, BackboneConfig, CanvasWorldModel

@@ -25,11 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from canvas_engineering.canvas import SpatiotemporalCanvas
 from canvas_engineering.codecs import RegionCodec
-from canvas_engineering.dispatcher import AttentionDispatcher
 from canvas_engineering.errors import CanvasError, bad
-from canvas_engineering.looped import GATES, LoopedBlockWrapper
+from canvas_engineering.nn.canvas import SpatiotemporalCanvas
+from canvas_engineering.nn.dispatcher import AttentionDispatcher
+from canvas_engineering.nn.looped import GATES, LoopedBlockWrapper
 from canvas_engineering.spec.layout import CanvasLayout
 from canvas_engineering.spec.topology import CanvasTopology
 

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from canvas_engineering.errors import bad
-from canvas_engineering.heads import ActionHead
-from canvas_engineering.looped import LoopedBlockWrapper
+from canvas_engineering.nn.heads import ActionHead
+from canvas_engineering.nn.looped import LoopedBlockWrapper
 
 FREEZE_LEVELS = ("full", "half", "none")
 

@@ -30,7 +30,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from canvas_engineering.errors import bad
-from canvas_engineering.sharpen import attach_logit_scaling
+from canvas_engineering.nn.sharpen import attach_logit_scaling
 
 GATES = ("zero", "sigmoid")
 
