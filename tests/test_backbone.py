@@ -15,7 +15,7 @@ from canvas_engineering.backbone import (
     backbone_config,
     count_parameters,
 )
-from canvas_engineering.codecs import make_codecs
+from canvas_engineering.data.codecs import make_codecs
 from canvas_engineering.spec.canvases import robot
 
 SCHEMA = robot()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from canvas_engineering.codecs import VectorCodec, VideoCodec, make_codecs, region_frames
+from canvas_engineering.data.codecs import VectorCodec, VideoCodec, make_codecs, region_frames
 from canvas_engineering.spec.canvases import robot
 from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
 

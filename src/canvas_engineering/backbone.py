@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from canvas_engineering.codecs import RegionCodec
+from canvas_engineering.data.codecs import RegionCodec
 from canvas_engineering.errors import CanvasError, bad
 from canvas_engineering.nn.canvas import SpatiotemporalCanvas
 from canvas_engineering.nn.dispatcher import AttentionDispatcher

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from canvas_engineering.codecs import RegionCodec, make_codecs, region_frames
 from canvas_engineering.data import EpisodeDirectory, PushConfig, PushDataset
+from canvas_engineering.data.codecs import RegionCodec, make_codecs, region_frames
 from canvas_engineering.errors import bad
 from canvas_engineering.spec.layout import CanvasLayout
 from canvas_engineering.training.config import ConfigError, TrainConfig

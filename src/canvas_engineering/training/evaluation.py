@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from canvas_engineering.codecs import VideoCodec
+from canvas_engineering.data.codecs import VideoCodec
 from canvas_engineering.spec.layout import CanvasLayout
 from canvas_engineering.training.batches import collate, to_positions
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from canvas_engineering.codecs import VideoCodec
+from canvas_engineering.data.codecs import VideoCodec
 from canvas_engineering.training.run_files import read_metrics
 
 
