@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from canvas_engineering.backbone import (
+from canvas_engineering.data.codecs import make_codecs
+from canvas_engineering.models.scratch import (
     BACKBONE_PRESETS,
     BackboneConfig,
     CanvasDiTBlock,
@@ -15,7 +16,6 @@ from canvas_engineering.backbone import (
     backbone_config,
     count_parameters,
 )
-from canvas_engineering.data.codecs import make_codecs
 from canvas_engineering.spec.canvases import robot
 
 SCHEMA = robot()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from canvas_engineering.backbone import CanvasWorldModel, backbone_config
 from canvas_engineering.data.codecs import make_codecs
 from canvas_engineering.diffusion import CanvasDiffusion
+from canvas_engineering.models.scratch import CanvasWorldModel, backbone_config
 from canvas_engineering.spec.canvases import robot
 from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
 

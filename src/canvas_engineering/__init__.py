@@ -86,7 +86,7 @@ from canvas_engineering.nn.looped import LoopedBlockWrapper
 from canvas_engineering.nn.loop_schedules import CurriculumScheduler, SharpeningSchedule
 
 # -- the world model: data, codecs, backbone, diffusion, training (issue 6) ----------------------
-from canvas_engineering.backbone import BACKBONE_PRESETS, BackboneConfig, CanvasWorldModel
+from canvas_engineering.models.scratch import BACKBONE_PRESETS, BackboneConfig, CanvasWorldModel
 from canvas_engineering.data.codecs import RegionCodec, VectorCodec, VideoCodec, make_codecs
 from canvas_engineering.data import EpisodeDirectory, PushConfig, PushDataset, make_episode
 from canvas_engineering.diffusion import CanvasDiffusion

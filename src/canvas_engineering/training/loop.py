@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 
 from canvas_engineering.atomic import atomic_write_text
-from canvas_engineering.backbone import BACKBONE_PRESETS, CanvasWorldModel
 from canvas_engineering.diffusion import CanvasDiffusion
 from canvas_engineering.errors import bad
+from canvas_engineering.models.scratch import BACKBONE_PRESETS, CanvasWorldModel
 from canvas_engineering.nn.loop_schedules import CurriculumScheduler
 from canvas_engineering.spec.canvases import PRESETS
 from canvas_engineering.training.batches import (
