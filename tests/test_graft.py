@@ -17,7 +17,7 @@ from canvas_engineering import (
     freeze_half,
     graft_looped_blocks,
 )
-from canvas_engineering.graft import detect_convention, unfreeze
+from canvas_engineering.integrations.diffusers_graft import detect_convention, unfreeze
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

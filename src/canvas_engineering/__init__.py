@@ -79,8 +79,8 @@ from canvas_engineering.attention import (
 from canvas_engineering.nn.dispatcher import AttentionDispatcher
 
 # -- looped blocks, grafting, schedules, checkpoints (issue 5) ---------------------------------
-from canvas_engineering.checkpoint import CheckpointError, load_loop_checkpoint, save_loop_checkpoint
-from canvas_engineering.graft import freeze_full, freeze_half, graft_looped_blocks
+from canvas_engineering.integrations.loop_checkpoint import CheckpointError, load_loop_checkpoint, save_loop_checkpoint
+from canvas_engineering.integrations.diffusers_graft import freeze_full, freeze_half, graft_looped_blocks
 from canvas_engineering.nn.heads import ActionHead
 from canvas_engineering.nn.looped import LoopedBlockWrapper
 from canvas_engineering.nn.loop_schedules import CurriculumScheduler, SharpeningSchedule

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from canvas_engineering.atomic import atomic_write_text
-from canvas_engineering.checkpoint import _safetensors, write_safetensors
 from canvas_engineering.errors import CanvasError
+from canvas_engineering.integrations.loop_checkpoint import _safetensors, write_safetensors
 
 FORMAT = "canvas-engineering/train-checkpoint/1"
 
