@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from canvas_engineering.data.codecs import make_codecs
-from canvas_engineering.diffusion import CanvasDiffusion
 from canvas_engineering.models.scratch import CanvasWorldModel, backbone_config
 from canvas_engineering.spec.canvases import robot
 from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
+from canvas_engineering.training.diffusion import CanvasDiffusion
 
 SCHEMA = robot()
 LAYOUT, TOPOLOGY = SCHEMA.layout, SCHEMA.topology

@@ -89,7 +89,7 @@ from canvas_engineering.nn.loop_schedules import CurriculumScheduler, Sharpening
 from canvas_engineering.models.scratch import BACKBONE_PRESETS, BackboneConfig, CanvasWorldModel
 from canvas_engineering.data.codecs import RegionCodec, VectorCodec, VideoCodec, make_codecs
 from canvas_engineering.data import EpisodeDirectory, PushConfig, PushDataset, make_episode
-from canvas_engineering.diffusion import CanvasDiffusion
+from canvas_engineering.training.diffusion import CanvasDiffusion
 from canvas_engineering.training import TrainConfig, train
 
 __version__ = "0.1.0"

@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 
 from canvas_engineering.atomic import atomic_write_text
-from canvas_engineering.diffusion import CanvasDiffusion
 from canvas_engineering.errors import bad
 from canvas_engineering.models.scratch import BACKBONE_PRESETS, CanvasWorldModel
 from canvas_engineering.nn.loop_schedules import CurriculumScheduler
@@ -34,6 +33,7 @@ from canvas_engineering.training.batches import (
     to_positions,
 )
 from canvas_engineering.training.config import ConfigError, TrainConfig
+from canvas_engineering.training.diffusion import CanvasDiffusion
 from canvas_engineering.training.run_files import (
     RunError,
     latest_checkpoint,
