@@ -61,7 +61,7 @@ def report(schema: CanvasSchema, name: str, out: Path | None) -> None:
     print("topology mask densities (share of the N×N query-key pairs connected):")
     print(density_table(schema))
     if out is not None and len(layout.spatial_shape) == 2:
-        from canvas_engineering.pictures import draw_layout
+        from canvas_engineering.viz.canvas_3d import draw_layout
 
         out.mkdir(parents=True, exist_ok=True)
         path = out / f"{name}.png"
@@ -94,7 +94,7 @@ def _sample(args) -> int:
     from canvas_engineering.training.batches import build_dataset, collate
     from canvas_engineering.training.evaluation import rollout
     from canvas_engineering.training.loop import load_run
-    from canvas_engineering.training.plots import actions, filmstrip
+    from canvas_engineering.viz.run_plots import actions, filmstrip
 
     run, _ = load_run(args.run)
     eval_set = build_dataset(run.config, "eval", run.layout.T)

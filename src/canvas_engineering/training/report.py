@@ -33,7 +33,7 @@ def finish(run, model: torch.nn.Module, run_dir: Path, *, plots: bool = True) ->
     print(summary_table(metrics))
     summary = {"eval": metrics, "run": str(run_dir)}
     if plots:
-        from canvas_engineering.training.plots import draw_all
+        from canvas_engineering.viz.run_plots import draw_all
 
         summary["plots"] = [str(p) for p in draw_all(run_dir, run, result["examples"])]
         print("plots: " + ", ".join(summary["plots"]))
