@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import torch
-from test_graft_tiny import MODELS, build, inputs, pair, run
+from helpers.tiny_diffusers import MODELS, build, inputs, pair, run
 from torch import nn
 
 from canvas_engineering import (

@@ -5,7 +5,7 @@ import math
 
 import pytest
 import torch
-from _reference import reference_mask
+from helpers.reference_lowering import reference_mask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

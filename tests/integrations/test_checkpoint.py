@@ -6,7 +6,7 @@ import os
 
 import pytest
 import torch
-from test_graft_tiny import MODELS, build, run
+from helpers.tiny_diffusers import MODELS, build, run
 
 from canvas_engineering import (
     CheckpointError,

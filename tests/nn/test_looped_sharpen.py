@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import torch
-from test_graft_tiny import MODELS, build, inputs, pair, run
+from helpers.tiny_diffusers import MODELS, build, inputs, pair, run
 
 from canvas_engineering import LoopedBlockWrapper, SharpeningSchedule, graft_looped_blocks
 from canvas_engineering.nn.sharpen import attach_logit_scaling

@@ -1,5 +1,6 @@
 """Tiny CogVideoX / Wan / Mochi transformers built from configs (no downloads), shared by the
-graft and checkpoint tests, and a smoke test that they run."""
+graft, checkpoint and sharpening tests. Importing this module skips the importing test module
+when diffusers is not installed."""
 
 from __future__ import annotations
 
@@ -60,12 +61,3 @@ def pair(name: str, dtype=torch.float32):
     """(original, copy to graft): two identical tiny models."""
     original = build(name, dtype)
     return original, copy.deepcopy(original)
-
-
-@pytest.mark.filterwarnings("ignore::UserWarning")
-@pytest.mark.parametrize("name", MODELS)
-def test_tiny_models_run(name):
-    model = build(name)
-    out = run(model, name)
-    assert out.shape == inputs(name)["hidden_states"].shape
-    assert torch.isfinite(out).all()

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from _train_args import TINY, overrides
+from helpers.train_args import TINY, overrides
 from safetensors.torch import load_file
 
 from canvas_engineering.training import TrainConfig, train
 from canvas_engineering.training.run_files import read_metrics
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
 
 
@@ -87,7 +87,7 @@ def test_two_processes_match_one(tmp_path):
     # gloo group on the CPU (plain --cpu would start a single process unless MPI is set up).
     cmd = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no",
-           str(ROOT / "tests" / "_dist_train.py"), *args, f"--out={tmp_path / 'two'}"]
+           str(ROOT / "tests" / "helpers" / "dist_train.py"), *args, f"--out={tmp_path / 'two'}"]
     r = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300,
                        check=False)
     assert r.returncode == 0, r.stderr[-3000:]
