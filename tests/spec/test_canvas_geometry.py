@@ -54,10 +54,9 @@ def test_canvas_structure_distinguishes_regions_and_periods():
     s = canvas.structure()
     pe = canvas.positional_encoding()
     a, b = lay.region_indices("a"), lay.region_indices("b")
-    assert torch.allclose(s[a] - pe[a], (canvas.modality[0] + canvas.period_embedding.table[0])
-                          .expand(len(a), -1))
-    assert torch.allclose(s[b] - pe[b], (canvas.modality[1] + canvas.period_embedding.table[2])
-                          .expand(len(b), -1))
+    # compared as sums, not differences: s - pe cancels catastrophically when pe is large
+    assert torch.allclose(s[a], pe[a] + canvas.modality[0] + canvas.period_embedding.table[0])
+    assert torch.allclose(s[b], pe[b] + canvas.modality[1] + canvas.period_embedding.table[2])
     # positional encoding is the sum of the per-axis tables at (t, h, w)
     t, h, w = 1, 0, 1
     i = t * 4 + h * 2 + w
