@@ -23,9 +23,11 @@ from canvas_engineering.errors import (
 from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
 
 # -- topology, lowering, schema (issue 2) ------------------------------------------------------
-from canvas_engineering.lowering.masks import FrameEdges, Lowering, frame_edges, lower
+from canvas_engineering.lowering.frame_edges import FrameEdges, frame_edges
+from canvas_engineering.lowering.masks import Lowering, lower
 from canvas_engineering.spec.schema import CanvasSchema, transfer_distance
-from canvas_engineering.spec.topology import CanvasTopology, Connection, TemporalFill
+from canvas_engineering.spec.connection import Connection, TemporalFill
+from canvas_engineering.spec.topology import CanvasTopology
 
 # -- canvas module (issue 2) -------------------------------------------------------------------
 from canvas_engineering.nn.canvas import PeriodEmbedding, SpatiotemporalCanvas

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from canvas_engineering import CanvasLayout, CanvasTopology, Connection, RegionSpec, TemporalFill
-from canvas_engineering.lowering.masks import frame_edges, lower
+from canvas_engineering.lowering.frame_edges import frame_edges
+from canvas_engineering.lowering.masks import lower
 
 
 def block_mask_to_dense(bm, n):

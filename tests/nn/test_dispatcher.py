@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 
 from canvas_engineering import AttentionDispatcher
-from canvas_engineering.lowering.masks import frame_edges
+from canvas_engineering.lowering.frame_edges import frame_edges
+from canvas_engineering.spec.connection import Connection, TemporalFill
 from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
-from canvas_engineering.spec.topology import CanvasTopology, Connection, TemporalFill
+from canvas_engineering.spec.topology import CanvasTopology
 
 D, H = 16, 2
 

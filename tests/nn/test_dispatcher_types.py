@@ -11,8 +11,9 @@ from canvas_engineering.attention import AttentionModule, attention_names, regis
 from canvas_engineering.attention import registry as attn_registry
 from canvas_engineering.errors import CanvasError, TopologyError
 from canvas_engineering.spec.attention_types import ATTENTION_TYPES
+from canvas_engineering.spec.connection import Connection
 from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
-from canvas_engineering.spec.topology import CanvasTopology, Connection
+from canvas_engineering.spec.topology import CanvasTopology
 
 D, H = 8, 2
 OPTIONS = {"mixture": {"block_size": 8}, "perceiver": {"n_latents": 4},

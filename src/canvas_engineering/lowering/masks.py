@@ -11,86 +11,23 @@ Shape glossary: N positions, C cells, A atoms, P connected (query, key) pairs, n
    dense (N, N), boolean, additive, index pairs, and a FlexAttention `BlockMask` whose block
    structure comes from per-block atom counts, so N×N is never materialised.
 
-The time rule (PRODUCT.md §3.7). A position at canvas frame t of a region with period p lives at
-real time t·p. For a connection with offsets, each reference frame ref in [0, T) pairs the src
-positions at canvas frame ref + t_src with the dst at real time r = (ref + t_dst)·p_src; a
-reference whose ref + t_src or ref + t_dst is outside [0, T) is skipped, and an offset of None
-means all of that side's frames. When r is not one of the dst's update times, `temporal_fill`
-decides: HOLD takes the latest update before r, DROP connects nothing, INTERPOLATE blends the
-n+1 nearest updates with weights ∝ 1/dist^n (n = interpolation_order), falling back to the
-update that exists when r lies before the first or after the last one.
+The time rule itself (PRODUCT.md §3.7) is in `frame_edges.py`.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
-from canvas_engineering.spec.topology import CanvasTopology, Connection, TemporalFill
+from canvas_engineering.lowering.frame_edges import frame_edges
+from canvas_engineering.spec.layout import CanvasLayout
 
-
-@dataclass(frozen=True)
-class FrameEdges:
-    """The frame pairs one connection links: src frame ↔ dst frame, with a fill weight in (0, 1]."""
-
-    src_frame: tuple[int, ...]
-    dst_frame: tuple[int, ...]
-    weight: tuple[float, ...]
-
-    def __len__(self) -> int:
-        return len(self.weight)
-
-
-def _fill(real_t: int, dst: RegionSpec, conn: Connection) -> list[tuple[int, float]]:
-    """Dst frames (and blend weights) that answer a request for real time `real_t`."""
-    p, frames = dst.period, dst.frames
-    if real_t % p == 0 and real_t // p in frames:
-        return [(real_t // p, 1.0)]
-    if conn.temporal_fill is TemporalFill.DROP:
-        return []
-    if conn.temporal_fill is TemporalFill.HOLD:
-        f = min(real_t // p, frames.stop - 1)
-        return [(f, 1.0)] if f >= frames.start else []
-    # INTERPOLATE: never extrapolate; outside the updates, use the one that exists.
-    if real_t < frames.start * p:
-        return [(frames.start, 1.0)]
-    if real_t > (frames.stop - 1) * p:
-        return [(frames.stop - 1, 1.0)]
-    n = conn.interpolation_order
-    nearest = sorted(frames, key=lambda f: (abs(f * p - real_t), f))[: n + 1]
-    inv = [1.0 / abs(f * p - real_t) ** n for f in nearest]
-    return [(f, w / sum(inv)) for f, w in zip(nearest, inv)]
-
-
-def frame_edges(conn: Connection, layout: CanvasLayout) -> FrameEdges:
-    """Lower one connection to the (src frame, dst frame, weight) triples it links.
-
-    A frame pair reached from several reference frames keeps its largest weight.
-    """
-    src, dst = layout.region_spec(conn.src), layout.region_spec(conn.dst)
-    best: dict[tuple[int, int], float] = {}
-    if conn.dense_in_time:
-        best = {(s, d): 1.0 for s in src.frames for d in dst.frames}
-    else:
-        for ref in range(layout.T):  # frames, not positions: T is small
-            s = None if conn.t_src is None else ref + conn.t_src
-            d = None if conn.t_dst is None else ref + conn.t_dst
-            if (s is not None and not 0 <= s < layout.T) or (d is not None and not 0 <= d < layout.T):
-                continue
-            src_frames = src.frames if s is None else [s] if s in src.frames else []
-            dst_frames = [(f, 1.0) for f in dst.frames] if d is None else _fill(d * src.period,
-                                                                                   dst, conn)
-            for sf in src_frames:
-                for df, w in dst_frames:
-                    best[sf, df] = max(best.get((sf, df), 0.0), w)
-    keys = sorted(best)
-    return FrameEdges(tuple(k[0] for k in keys), tuple(k[1] for k in keys),
-                      tuple(best[k] for k in keys))
+if TYPE_CHECKING:  # topology.py calls into lowering, so lowering must not import it
+    from canvas_engineering.spec.topology import CanvasTopology
 
 
 class Lowering:

@@ -27,7 +27,8 @@ from torch import nn
 from canvas_engineering.errors import bad
 from canvas_engineering.process.program import CanvasProgram, ProgramError
 from canvas_engineering.spec.compile_schema import BoundSchema
-from canvas_engineering.spec.topology import CanvasTopology, Connection
+from canvas_engineering.spec.connection import Connection
+from canvas_engineering.spec.topology import CanvasTopology
 
 
 def module_key(name: str) -> str:

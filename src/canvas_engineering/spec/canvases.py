@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 
+from canvas_engineering.spec.connection import Connection
 from canvas_engineering.spec.fields import Field
 from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
 from canvas_engineering.spec.schema import CanvasSchema
-from canvas_engineering.spec.topology import CanvasTopology, Connection
+from canvas_engineering.spec.topology import CanvasTopology
 
 
 def robot() -> CanvasSchema:

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 
 from canvas_engineering.errors import bad
+from canvas_engineering.spec.connection import Connection
 from canvas_engineering.spec.fields import FieldError
-from canvas_engineering.spec.topology import CanvasTopology, Connection
+from canvas_engineering.spec.topology import CanvasTopology
 
 # intra: members (declaration order), hub -> undirected pairs (a != b)
 INTRA_POLICIES = {
