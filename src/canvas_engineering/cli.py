@@ -14,68 +14,21 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
-from canvas_engineering.lowering.masks import lower
 from canvas_engineering.spec.canvases import PRESETS
 from canvas_engineering.spec.schema import CanvasSchema
-from canvas_engineering.spec.topology import CanvasTopology
-
-
-def region_table(schema: CanvasSchema) -> str:
-    """One line per region: name, bounds, positions, period, loss weight, share of the canvas."""
-    layout = schema.layout
-    header = (f"{'region':<16} {'bounds (t0,t1,h0,h1,w0,w1)':<28} {'positions':>9} "
-              f"{'period':>6} {'loss_w':>6} {'output':>6} {'share':>7}")
-    rows = [header]
-    for name, spec in layout.regions.items():
-        share = spec.num_positions / layout.num_positions
-        rows.append(f"{name:<16} {spec.bounds!s:<28} {spec.num_positions:>9} {spec.period:>6} "
-                    f"{spec.loss_weight:>6g} {spec.is_output!s:>6} {share:>7.1%}")
-    covered = sum(s.num_positions for s in layout.regions.values())
-    rows.append(f"{'(unallocated)':<16} {'':<28} {layout.num_positions - covered:>9}")
-    return "\n".join(rows)
-
-
-def density_table(schema: CanvasSchema) -> str:
-    """Mask density of the schema's topology and of the standard constructors on its regions."""
-    layout = schema.layout
-    topologies = {
-        "declared": schema.topology,
-        "dense": CanvasTopology.dense(layout),
-        "isolated": CanvasTopology.isolated(layout),
-        "causal_temporal": CanvasTopology.causal_temporal(layout),
-    }
-    lines = []
-    for name, topo in topologies.items():
-        lines.append(f"  {name:<16} {len(topo.connections):>4} connections   "
-                     f"mask density {lower(topo, layout).density():7.2%}")
-    return "\n".join(lines)
-
-
-def report(schema: CanvasSchema, name: str, out: Path | None) -> None:
-    layout = schema.layout
-    print(f"== {name}: T={layout.T} spatial={layout.spatial_shape} "
-          f"N={layout.num_positions} d_model={layout.d_model} t_current={layout.t_current}")
-    print(region_table(schema))
-    print("topology mask densities (share of the N×N query-key pairs connected):")
-    print(density_table(schema))
-    if out is not None and len(layout.spatial_shape) == 2:
-        from canvas_engineering.viz.canvas_3d import draw_layout
-
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"{name}.png"
-        draw_layout(layout, path, title=f"{name}: {layout.num_positions} positions")
-        print(f"picture: {path}")
-    print()
+from canvas_engineering.viz.canvas_report import report
 
 
 def _train(args, overrides: list[str]) -> int:
     from canvas_engineering.training import TrainConfig, train
+    from canvas_engineering.viz.run_report import draw_run, print_summary
 
     config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
     config = config.with_overrides(overrides)
     summary = train(config, resume=args.resume, progress=not args.no_progress)
+    if "eval" in summary:  # the main process evaluated the run
+        print_summary(summary, config.sample_steps)
+        print("plots: " + ", ".join(str(p) for p in draw_run(config.out)))
     print(f"run: {config.out} ({summary['steps']} steps, {summary['train_seconds']} s)")
     return 0
 
@@ -83,26 +36,25 @@ def _train(args, overrides: list[str]) -> int:
 def _evaluate(args) -> int:
     from canvas_engineering.training.loop import load_run
     from canvas_engineering.training.report import finish
+    from canvas_engineering.viz.run_report import draw_run, print_summary
 
     run, step = load_run(args.run)
     print(f"{args.run}: checkpoint at step {step}")
-    finish(run, run.model, Path(args.run), plots=not args.no_plots)
+    summary, examples = finish(run, run.model, Path(args.run))
+    print_summary(summary, run.config.sample_steps)
+    if not args.no_plots:
+        print("plots: " + ", ".join(str(p) for p in draw_run(args.run, run, examples)))
     return 0
 
 
 def _sample(args) -> int:
-    from canvas_engineering.training.batches import build_dataset, collate
-    from canvas_engineering.training.evaluation import rollout
     from canvas_engineering.training.loop import load_run
     from canvas_engineering.viz.run_plots import actions, filmstrip
+    from canvas_engineering.viz.run_report import sample_examples
 
     run, _ = load_run(args.run)
-    eval_set = build_dataset(run.config, "eval", run.layout.T)
-    clip = collate(eval_set, torch.arange(min(args.episodes, len(eval_set))))
-    pred = rollout(run.model, run.diffusion, run.layout, run.codecs, run.config.regions, clip,
-                   steps=run.config.sample_steps, seed=args.seed)
-    for path in (filmstrip(Path(args.run), run, {"clip": clip, "pred": pred}),
-                 actions(Path(args.run), run, {"clip": clip, "pred": pred})):
+    examples = sample_examples(run, args.episodes, args.seed)
+    for path in (filmstrip(Path(args.run), run, examples), actions(Path(args.run), run, examples)):
         if path is not None:
             print(f"wrote {path}")
     return 0

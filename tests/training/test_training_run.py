@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 
 from canvas_engineering.training import TrainConfig, train
 from canvas_engineering.training.run_files import read_metrics
+from canvas_engineering.viz.run_report import draw_run
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
@@ -29,6 +30,8 @@ def test_short_run_writes_metrics_checkpoints_summary_and_plots(tmp_path):
     config = TrainConfig(**{**TINY, "steps": 10}, out=str(tmp_path / "run"))
     summary = train(config, progress=False)
     run = Path(config.out)
+    drawn = draw_run(run)  # pictures are the faces' job: train() writes numbers only
+    assert sorted(p.name for p in drawn) == ["actions.png", "filmstrip.png", "loss.png"]
     rows = read_metrics(run)
     assert [r["step"] for r in rows] == [5, 10]
     assert {"loss/visual", "loss/action", "loss/reward"} <= set(rows[0])

@@ -171,7 +171,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
     if acc.is_main_process and evaluate_at_end:
         from canvas_engineering.training.report import finish
 
-        summary.update(finish(r, acc.unwrap_model(model), run_dir))
+        summary.update(finish(r, acc.unwrap_model(model), run_dir)[0])
     acc.wait_for_everyone()
     return (summary, acc.unwrap_model(model)) if return_model else summary
 

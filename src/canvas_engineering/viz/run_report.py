@@ -1,0 +1,44 @@
+"""A finished run, shown: the held-out summary table printed, the run's pictures drawn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from canvas_engineering.training.batches import build_dataset, collate
+from canvas_engineering.training.evaluation import rollout
+from canvas_engineering.training.loop import load_run
+from canvas_engineering.viz.run_plots import draw_all
+from canvas_engineering.viz.tables import summary_table
+
+
+def print_summary(summary: dict, sample_steps: int) -> None:
+    """Print the held-out errors of `summary` (as `training.report.finish` returns it)."""
+    metrics = summary["eval"]
+    print(f"\nheld-out evaluation ({metrics['episodes']} episodes, {sample_steps} DDIM "
+          "steps; mean squared error on future frames):")
+    print(summary_table(metrics))
+
+
+def sample_examples(run, episodes: int, seed: int) -> dict:
+    """The first `episodes` held-out episodes and the model's sampled futures for them."""
+    eval_set = build_dataset(run.config, "eval", run.layout.T)
+    clip = collate(eval_set, torch.arange(min(episodes, len(eval_set))))
+    pred = rollout(run.model, run.diffusion, run.layout, run.codecs, run.config.regions, clip,
+                   steps=run.config.sample_steps, seed=seed)
+    return {"clip": clip, "pred": pred}
+
+
+def draw_run(run_dir: str | Path, run=None, examples: dict | None = None) -> list[Path]:
+    """Draw loss.png, filmstrip.png and actions.png in `run_dir`; returns the paths written.
+
+    Without `run` / `examples`, the run is loaded from its newest checkpoint and four held-out
+    episodes are sampled with the run's seed.
+    """
+    run_dir = Path(run_dir)
+    if run is None:
+        run, _ = load_run(run_dir)
+    if examples is None:
+        examples = sample_examples(run, episodes=4, seed=run.config.seed)
+    return draw_all(run_dir, run, examples)
