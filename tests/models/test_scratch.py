@@ -11,7 +11,6 @@ from canvas_engineering.data.codecs import make_codecs
 from canvas_engineering.models.scratch import (
     BACKBONE_PRESETS,
     BackboneConfig,
-    CanvasDiTBlock,
     CanvasWorldModel,
     backbone_config,
     count_parameters,
@@ -71,12 +70,11 @@ def test_presets_registry_and_config_round_trip():
 
 
 def test_every_block_is_the_identity_at_init():
-    cfg = backbone_config("debug")
     torch.manual_seed(1)
-    block = CanvasDiTBlock(LAYOUT, TOPOLOGY, cfg)
     x, c = torch.randn(2, LAYOUT.num_positions, 64), torch.randn(2, 64)
-    assert torch.equal(block(x, c), x)
-    m = model()
+    m = model()  # its initialize_weights() holds every zero-init
+    for wrapped in m.blocks:
+        assert torch.equal(wrapped.block(x, c), x)
     for wrapped in m.blocks:
         for loops in (1, 2):
             assert torch.equal(wrapped(x, c, loops=loops), x)
@@ -136,3 +134,12 @@ def test_bad_inputs_give_clear_errors():
     with pytest.raises(ValueError, match="RegionCodec of region 'reward'"):
         CanvasWorldModel(LAYOUT, TOPOLOGY, {"reward": CODECS["action"]},
                          backbone_config("debug"))
+
+
+def test_backbones_registry_selects_the_scratch_model_and_names_the_valid_ones():
+    from canvas_engineering.models import BACKBONES, get_backbone
+
+    assert get_backbone("scratch") is CanvasWorldModel
+    assert "scratch" in BACKBONES
+    with pytest.raises(ValueError, match=r"backbone: got 'dit'.*\['scratch'"):
+        get_backbone("dit")

@@ -27,6 +27,7 @@ from torch import nn
 
 from canvas_engineering.data.codecs import RegionCodec
 from canvas_engineering.errors import CanvasError, bad
+from canvas_engineering.models.registry import register_backbone
 from canvas_engineering.nn.canvas import SpatiotemporalCanvas
 from canvas_engineering.nn.dispatcher import AttentionDispatcher
 from canvas_engineering.nn.looped import GATES, LoopedBlockWrapper
@@ -139,8 +140,8 @@ class SwiGLU(nn.Module):
 class CanvasDiTBlock(nn.Module):
     """adaLN-Zero transformer block whose attention is an `AttentionDispatcher` over the canvas.
 
-    forward(x (B, N, D), c (B, D), beta=1.0) → (B, N, D). The modulation starts at zero, so the
-    gates are zero and the block returns x unchanged at init.
+    forward(x (B, N, D), c (B, D), beta=1.0) → (B, N, D). `CanvasWorldModel.initialize_weights`
+    zeroes the modulation, so inside a model the gates are zero and the block returns x at init.
     """
 
     def __init__(self, layout: CanvasLayout, topology: CanvasTopology, config: BackboneConfig):
@@ -151,8 +152,6 @@ class CanvasDiTBlock(nn.Module):
         self.norm2 = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
         self.mlp = SwiGLU(D, max(1, round(config.mlp_ratio * D)))
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(D, 6 * D))
-        nn.init.zeros_(self.adaLN_modulation[-1].weight)
-        nn.init.zeros_(self.adaLN_modulation[-1].bias)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
         shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = \
@@ -163,20 +162,19 @@ class CanvasDiTBlock(nn.Module):
 
 
 class FinalLayer(nn.Module):
-    """Last AdaLN (zero-initialised: plain LayerNorm at init) before the region decoders."""
+    """Last AdaLN before the region decoders (a plain LayerNorm once the model zeroes it)."""
 
     def __init__(self, d_model: int):
         super().__init__()
         self.norm = nn.LayerNorm(d_model, elementwise_affine=False, eps=1e-6)
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(d_model, 2 * d_model))
-        nn.init.zeros_(self.adaLN_modulation[-1].weight)
-        nn.init.zeros_(self.adaLN_modulation[-1].bias)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         shift, scale = self.adaLN_modulation(c).chunk(2, dim=-1)  # 2 × (B, D)
         return modulate(self.norm(x), shift, scale)
 
 
+@register_backbone("scratch")
 class CanvasWorldModel(nn.Module):
     """Denoiser on a canvas: region data at diffusion time t → a prediction per region.
 
@@ -205,9 +203,6 @@ class CanvasWorldModel(nn.Module):
         self.canvas = SpatiotemporalCanvas(dataclasses.replace(layout, d_model=D))
         self.encoders = nn.ModuleDict({r: nn.Linear(c.position_dim, D) for r, c in codecs.items()})
         self.decoders = nn.ModuleDict({r: nn.Linear(D, c.position_dim) for r, c in codecs.items()})
-        for dec in self.decoders.values():  # DiT zero-inits its output layer
-            nn.init.zeros_(dec.weight)
-            nn.init.zeros_(dec.bias)
         # 2. timestep conditioning
         self.t_embedder = TimestepEmbedder(D, config.freq_dim)
         # 3. looped blocks; 4. final AdaLN
@@ -217,6 +212,19 @@ class CanvasWorldModel(nn.Module):
                                checkpoint=config.checkpoint)
             for _ in range(config.n_blocks))
         self.final = FinalLayer(D)
+        self.initialize_weights()
+
+    def initialize_weights(self) -> None:
+        """Every zero-init that makes the model start as the identity on its canvas (adaLN-Zero,
+        DiT): each block's modulation (so its gates are zero), the final modulation (a plain
+        LayerNorm), and the region decoders (the prediction starts at zero). The loop gates are
+        zero by construction in `LoopedBlockWrapper`, so loops add nothing until they learn to."""
+        for module in [*(w.block for w in self.blocks), self.final]:
+            nn.init.zeros_(module.adaLN_modulation[-1].weight)
+            nn.init.zeros_(module.adaLN_modulation[-1].bias)
+        for dec in self.decoders.values():
+            nn.init.zeros_(dec.weight)
+            nn.init.zeros_(dec.bias)
 
     def _check_inputs(self, x: dict, timestep: torch.Tensor) -> int:
         if not isinstance(x, dict) or set(x) != set(self.codecs):
