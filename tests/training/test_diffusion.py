@@ -123,7 +123,8 @@ def test_sample_keeps_context_and_is_deterministic_for_a_generator():
     with torch.no_grad():
         for blk in m.blocks:
             blk.loop_gate.fill_(0.3)
-    run = [d.sample(m, ctx, steps=3, generator=torch.Generator().manual_seed(s), loops=2)
+    run = [d.sample(m, ctx, steps=3, generator=torch.Generator().manual_seed(s),
+                     model_kwargs={"loops": 2})
            for s in (7, 7, 8)]
     for r in ctx:
         mask = d.noise_mask(r)

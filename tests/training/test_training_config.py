@@ -39,3 +39,24 @@ def test_json_round_trip_and_unknown_keys(tmp_path):
     path.write_text('{"steps": 3, "stepz": 4}')
     with pytest.raises(ValueError, match="stepz"):
         TrainConfig.from_file(path)
+
+
+def test_loops_live_in_the_model_config_after_build():
+    from canvas_engineering.models.scratch import BACKBONE_PRESETS
+    from canvas_engineering.training.loop import build
+
+    tiny = {"train_episodes": 4, "eval_episodes": 2}
+    explicit = build(TrainConfig(**tiny, loops=1)).model
+    preset = build(TrainConfig(**tiny, loops=None)).model  # null: the preset's loop count
+    assert explicit.config.loops == 1 and len(explicit.blocks[0].loop_emb) == 1
+    assert preset.config.loops == BACKBONE_PRESETS["debug"].loops == 2
+    assert TrainConfig().with_overrides(["--loops=null"]).loops is None
+    with pytest.raises(ValueError, match="loops"):
+        TrainConfig(loops=0)
+
+
+def test_unknown_backbone_is_named():
+    from canvas_engineering.training.loop import build
+
+    with pytest.raises(ValueError, match=r"backbone: got 'dit'.*scratch"):
+        build(TrainConfig(backbone="dit", train_episodes=4))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from canvas_engineering.errors import CanvasError, bad, check_keys
@@ -28,7 +28,10 @@ class TrainConfig:
         data: "push" (the built-in task) or a directory of episode files.
         regions: canvas region -> data key (the episode array that fills it).
         arrays: data key -> array name inside the user's episode files (data directories only).
-        preset, loops, curriculum: backbone size, loops per block, ramp loops 1 → loops.
+        backbone: the denoiser (`models.BACKBONES`: "scratch").
+        preset: backbone size (`BACKBONE_PRESETS`). loops: loops per block, replacing the
+            preset's (None keeps the preset's); after `build` the model's config is the only
+            place the loop count is read from. curriculum: ramp loops 1 → loops.
         prediction, schedule: diffusion target ("eps" / "v") and noise schedule.
         t_power: diffusion times are drawn as t = u ** t_power, u uniform; below 1 more steps
             land at high noise, where the future has to come from the context.
@@ -45,8 +48,9 @@ class TrainConfig:
     regions: dict = field(default_factory=_default_regions)
     arrays: dict = field(default_factory=dict)
     image_size: int = 24
+    backbone: str = "scratch"
     preset: str = "debug"
-    loops: int = 3
+    loops: int | None = 3
     curriculum: bool = True
     prediction: str = "v"
     schedule: str = "cosine"
@@ -68,13 +72,16 @@ class TrainConfig:
     mixed_precision: str = "no"
 
     def __post_init__(self) -> None:
-        positive = ("image_size", "loops", "steps", "batch_size", "train_episodes",
+        positive = ("image_size", "steps", "batch_size", "train_episodes",
                     "eval_episodes", "sample_steps", "log_every", "checkpoint_every",
                     "keep_checkpoints")
         for name in positive:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise bad(name, v, "an int >= 1", ConfigError)
+        if self.loops is not None and (not isinstance(self.loops, int)
+                                       or isinstance(self.loops, bool) or self.loops < 1):
+            raise bad("loops", self.loops, "an int >= 1, or null for the preset's", ConfigError)
         for name in ("warmup", "seed"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
@@ -108,7 +115,8 @@ class TrainConfig:
 
     def with_overrides(self, args: list[str]) -> TrainConfig:
         """Apply `--key=value` strings; values parse as the field's type (dicts as JSON)."""
-        types = {f.name: type(getattr(self, f.name)) for f in fields(self)}
+        types = {f.name: type(getattr(TrainConfig, f.name, None) if f.default is not MISSING
+                              else f.default_factory()) for f in fields(self)}
         changes = {}
         for arg in args:
             if not arg.startswith("--") or "=" not in arg:
@@ -140,6 +148,8 @@ class TrainConfig:
 
 def _parse(key: str, value: str, kind: type):
     try:
+        if key == "loops" and value.lower() in ("null", "none"):
+            return None  # the preset's loop count
         if kind is bool:
             if value.lower() not in ("true", "false", "1", "0"):
                 raise ValueError(value)

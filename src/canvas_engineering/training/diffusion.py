@@ -115,16 +115,16 @@ class CanvasDiffusion:
         return a * noise - s * x0
 
     def loss(self, model, x0: dict, t: torch.Tensor, noise: dict, *,
-             loops: int | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+             model_kwargs: dict | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Weighted MSE of the prediction target on the diffused positions.
 
         Per position: MSE over d_r, weighted by `loss_weight_mask`; total = Σ w·mse / Σ w over
         the batch and every region. Per-region losses (same weighting, detached) are returned
-        for the regions that have weighted positions. `loops` is passed on to the model.
+        for the regions that have weighted positions. `model_kwargs` go to the model as they are
+        (DiT's convention: the objective does not know the model's options).
         """
         B = self._check(x0, t, noise)
-        kwargs = {} if loops is None else {"loops": loops}
-        pred = model(self._mix(x0, t, noise), t, **kwargs)
+        pred = model(self._mix(x0, t, noise), t, **(model_kwargs or {}))
         num, den, per_region = 0.0, 0.0, {}
         for r, x0_r in x0.items():
             w = self.loss_weights(r).to(x0_r.device)  # (n_r,)
@@ -148,17 +148,18 @@ class CanvasDiffusion:
 
     @torch.no_grad()
     def sample(self, model, x0_context: dict, *, steps: int = 20,
-               generator: torch.Generator | None = None, loops: int | None = None) -> dict:
+               generator: torch.Generator | None = None, model_kwargs: dict | None = None) -> dict:
         """DDIM (η = 0) roll-out of the output positions given the context.
 
         Starts from pure noise at the output positions (the values of `x0_context` there are
         ignored), keeps context positions equal to `x0_context` at every step, and walks t from
-        1 to 0 in `steps` uniform steps. Returns the final x0 estimate {region: (B, n_r, d_r)}.
+        1 to 0 in `steps` uniform steps; `model_kwargs` go to every model call. Returns the final
+        x0 estimate {region: (B, n_r, d_r)}.
         """
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise bad("steps", steps, "an int >= 1")
         B = self._check(x0_context, None)
-        kwargs = {} if loops is None else {"loops": loops}
+        kwargs = model_kwargs or {}
         masks = {r: self.noise_mask(r).to(v.device)[None, :, None] for r, v in x0_context.items()}
         x = {r: torch.where(masks[r], torch.randn(v.shape, generator=generator, dtype=v.dtype,
                                                   device=v.device), v)

@@ -30,7 +30,8 @@ def rollout(model, diffusion, layout, codecs, regions, clip, *, steps, seed, loo
     """Sample the future given the context. Returns region -> predicted data (B, T_r, ...)."""
     x0 = to_positions(clip, layout, codecs, regions)
     g = torch.Generator().manual_seed(seed)
-    pred = diffusion.sample(model, x0, steps=steps, generator=g, loops=loops)
+    kwargs = None if loops is None else {"loops": loops}
+    pred = diffusion.sample(model, x0, steps=steps, generator=g, model_kwargs=kwargs)
     return {r: codecs[r].decode(pred[r]) for r in codecs}
 
 

@@ -21,7 +21,8 @@ import torch
 
 from canvas_engineering.atomic import atomic_write_text
 from canvas_engineering.errors import bad
-from canvas_engineering.models.scratch import BACKBONE_PRESETS, CanvasWorldModel
+from canvas_engineering.models import BACKBONES, get_backbone
+from canvas_engineering.models.scratch import BACKBONE_PRESETS
 from canvas_engineering.nn.loop_schedules import CurriculumScheduler
 from canvas_engineering.spec.canvases import PRESETS
 from canvas_engineering.training.batches import (
@@ -59,6 +60,8 @@ class Run:
 def build(config: TrainConfig) -> Run:
     if config.canvas not in PRESETS:
         raise bad("canvas", config.canvas, f"one of {sorted(PRESETS)}", ConfigError)
+    if config.backbone not in BACKBONES:
+        raise bad("backbone", config.backbone, f"one of {sorted(BACKBONES)}", ConfigError)
     if config.preset not in BACKBONE_PRESETS:
         raise bad("preset", config.preset, f"one of {sorted(BACKBONE_PRESETS)}", ConfigError)
     schema = PRESETS[config.canvas]()
@@ -69,8 +72,9 @@ def build(config: TrainConfig) -> Run:
     train_set = build_dataset(config, "train", schema.layout.T)
     codecs = build_codecs(schema.layout, train_set[0], config)
     torch.manual_seed(config.seed)  # the same initial weights on every process
-    backbone = dataclasses.replace(BACKBONE_PRESETS[config.preset], loops=config.loops)
-    model = CanvasWorldModel(schema.layout, schema.topology, codecs, backbone)
+    sizes = {} if config.loops is None else {"loops": config.loops}
+    backbone = dataclasses.replace(BACKBONE_PRESETS[config.preset], **sizes)
+    model = get_backbone(config.backbone)(schema.layout, schema.topology, codecs, backbone)
     diffusion = CanvasDiffusion(schema.layout, schedule=config.schedule,
                                 prediction=config.prediction)
     return Run(config, schema.layout, schema.topology, train_set, codecs, model, diffusion)
@@ -122,8 +126,9 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
                   ConfigError)
     local = config.batch_size // world
     model, optimizer = acc.prepare(r.model, optimizer)
-    curriculum = CurriculumScheduler(max_loops=config.loops, total_steps=config.steps) \
-        if config.curriculum and config.loops > 1 else None
+    max_loops = r.model.config.loops  # the one place the loop count lives
+    curriculum = CurriculumScheduler(max_loops=max_loops, total_steps=config.steps) \
+        if config.curriculum and max_loops > 1 else None
     if acc.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.json", config.to_json())
@@ -141,9 +146,9 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
         t, noise = draw_noise(x0, config.seed, step, mine, config.t_power)
         x0, t = {k: v.to(acc.device) for k, v in x0.items()}, t.to(acc.device)
         noise = {k: v.to(acc.device) for k, v in noise.items()}
-        loops = curriculum.loops(step) if curriculum else config.loops
+        loops = curriculum.apply(r.model.blocks, step) if curriculum else max_loops
         with acc.autocast():
-            loss, parts = r.diffusion.loss(model, x0, t, noise, loops=loops)
+            loss, parts = r.diffusion.loss(model, x0, t, noise)
         optimizer.zero_grad(set_to_none=True)
         acc.backward(loss)
         if config.grad_clip > 0:

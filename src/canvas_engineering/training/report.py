@@ -24,8 +24,7 @@ def finish(run, model: torch.nn.Module, run_dir: Path) -> tuple[dict, dict]:
     model.eval()
     eval_set = build_dataset(config, "eval", run.layout.T)
     result = evaluate(model.to("cpu"), run.diffusion, run.layout, run.codecs, config.regions,
-                      eval_set, run.train_set, steps=config.sample_steps, seed=config.seed,
-                      loops=config.loops)
+                      eval_set, run.train_set, steps=config.sample_steps, seed=config.seed)
     summary = {"eval": result["metrics"], "run": str(run_dir)}
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     return summary, result["examples"]
