@@ -9,34 +9,34 @@ diffusion transformers.
 (diffusers, safetensors, accelerate) import them when used.
 """
 
-# -- declarations: the canvas type system ------------------------------------------------------
-from canvas_engineering.spec.attention_types import ATTENTION_TYPES
+# Grouped by layer, in the order data flows (README, "Layout of the code").
+
+# -- errors: every error class (all ValueErrors) -----------------------------------------------
 from canvas_engineering.errors import (
     AttentionTypeError,
     CanvasError,
+    CheckpointError,
+    FieldError,
     OverlapError,
     PlacementError,
+    ProgramError,
     RegionError,
     SchemaError,
     TopologyError,
 )
-from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
 
-# -- topology, lowering, schema (issue 2) ------------------------------------------------------
-from canvas_engineering.lowering.frame_edges import FrameEdges, frame_edges
-from canvas_engineering.lowering.masks import Lowering, lower
-from canvas_engineering.spec.schema import CanvasSchema, transfer_distance
+# -- spec/: declarations ------------------------------------------------------------------------
+from canvas_engineering.spec.attention_types import ATTENTION_TYPES
+from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
 from canvas_engineering.spec.connection import Connection, TemporalFill
 from canvas_engineering.spec.topology import CanvasTopology
-
-# -- canvas module (issue 2) -------------------------------------------------------------------
-from canvas_engineering.nn.canvas import PeriodEmbedding, SpatiotemporalCanvas
-
-# -- typed schemas and process layer (issue 3) -------------------------------------------------
+from canvas_engineering.spec.schema import CanvasSchema, transfer_distance
+from canvas_engineering.spec.fields import CARRIERS, FAMILIES, Field
+from canvas_engineering.spec.packing import LayoutStrategy
 from canvas_engineering.spec.coarse import ConnectivityPolicy
 from canvas_engineering.spec.compile_schema import BoundField, BoundSchema, compile_schema
-from canvas_engineering.spec.fields import CARRIERS, FAMILIES, Field, FieldError
-from canvas_engineering.spec.packing import LayoutStrategy
+
+# -- process/: region programs, clocks, compiler passes -----------------------------------------
 from canvas_engineering.process.program import (
     CLOCK_MODES,
     COMPILE_MODES,
@@ -45,15 +45,18 @@ from canvas_engineering.process.program import (
     Clock,
     LearningSpec,
     ProgramEdge,
-    ProgramError,
     RegionProgram,
     compile_program,
     derive_operator,
 )
-from canvas_engineering.process.compiler import CompiledProgram, ProgramCompiler, RegionModel
 from canvas_engineering.process.scheduler import RegionScheduler
+from canvas_engineering.process.compiler import CompiledProgram, ProgramCompiler, RegionModel
 
-# -- attention function library and dispatcher (issue 4) ---------------------------------------
+# -- lowering/: frame edges, masks --------------------------------------------------------------
+from canvas_engineering.lowering.frame_edges import FrameEdges, frame_edges
+from canvas_engineering.lowering.masks import Lowering, lower
+
+# -- attention/: the 18 attention function types and their registry ----------------------------
 from canvas_engineering.attention import (
     AttentionModule,
     CogVideoXAttention,
@@ -78,19 +81,34 @@ from canvas_engineering.attention import (
     get_attention_class,
     register_attention,
 )
-from canvas_engineering.nn.dispatcher import AttentionDispatcher
 
-# -- looped blocks, grafting, schedules, checkpoints (issue 5) ---------------------------------
-from canvas_engineering.integrations.loop_checkpoint import CheckpointError, load_loop_checkpoint, save_loop_checkpoint
-from canvas_engineering.integrations.diffusers_graft import freeze_full, freeze_half, graft_looped_blocks
-from canvas_engineering.nn.heads import ActionHead
+# -- nn/: canvas embeddings, dispatcher, looped blocks, loop schedules, heads -------------------
+from canvas_engineering.nn.canvas import PeriodEmbedding, SpatiotemporalCanvas
+from canvas_engineering.nn.dispatcher import AttentionDispatcher
 from canvas_engineering.nn.looped import LoopedBlockWrapper
 from canvas_engineering.nn.loop_schedules import CurriculumScheduler, SharpeningSchedule
+from canvas_engineering.nn.heads import ActionHead
 
-# -- the world model: data, codecs, backbone, diffusion, training (issue 6) ----------------------
-from canvas_engineering.models.scratch import BACKBONE_PRESETS, BackboneConfig, CanvasWorldModel
-from canvas_engineering.data.codecs import RegionCodec, VectorCodec, VideoCodec, make_codecs
+# -- data/: built-in task, episode files, region codecs -----------------------------------------
 from canvas_engineering.data import EpisodeDirectory, PushConfig, PushDataset, make_episode
+from canvas_engineering.data.codecs import RegionCodec, VectorCodec, VideoCodec, make_codecs
+
+# -- integrations/: diffusers grafting, loop checkpoints ----------------------------------------
+from canvas_engineering.integrations.diffusers_graft import (
+    freeze_full,
+    freeze_half,
+    graft_looped_blocks,
+)
+from canvas_engineering.integrations.loop_checkpoint import (
+    load_loop_checkpoint,
+    save_loop_checkpoint,
+)
+
+# -- models/: whole denoisers -------------------------------------------------------------------
+from canvas_engineering.models import BACKBONES
+from canvas_engineering.models.scratch import BACKBONE_PRESETS, BackboneConfig, CanvasWorldModel
+
+# -- training/: the diffusion objective and the trainer -----------------------------------------
 from canvas_engineering.training.diffusion import CanvasDiffusion
 from canvas_engineering.training import TrainConfig, train
 

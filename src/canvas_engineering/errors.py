@@ -7,6 +7,8 @@ All of them are `ValueError`s, so existing `except ValueError` code keeps workin
 
 from __future__ import annotations
 
+from numbers import Integral
+
 
 class CanvasError(ValueError):
     """Base class of every declaration error in canvas_engineering."""
@@ -36,6 +38,30 @@ class PlacementError(CanvasError):
     """A tensor placed on or read from the canvas does not match the region's size."""
 
 
+class FieldError(CanvasError):
+    """A Field, or the object tree holding Fields, is not a valid schema."""
+
+
+class ProgramError(CanvasError):
+    """A process-layer declaration (family, carrier, clock, mode, operator) is invalid."""
+
+
+class EpisodeError(CanvasError):
+    """An episode file is missing an array, or an array has the wrong shape, length or values."""
+
+
+class CheckpointError(CanvasError):
+    """A loop checkpoint does not match the model it is loaded into."""
+
+
+class ConfigError(CanvasError):
+    """A training configuration value is invalid."""
+
+
+class RunError(CanvasError):
+    """A run directory or training checkpoint is missing or does not match."""
+
+
 def bad(field: str, value, expected: str, cls: type[CanvasError] = CanvasError) -> CanvasError:
     """Build an error that says which field got which value and what was expected."""
     return cls(f"{field}: got {value!r}, expected {expected}")
@@ -54,3 +80,18 @@ def check_keys(data: object, required: set[str], optional: set[str], where: str)
     if missing:
         raise SchemaError(f"{where}: missing keys {sorted(missing)}")
     return data
+
+
+def check_int(field: str, value: object, at_least: int = 0,
+              cls: type[CanvasError] = CanvasError) -> int:
+    """Return `value` as an int if it is an integer (not a bool) >= `at_least`, else raise."""
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < at_least:
+        raise bad(field, value, f"an int >= {at_least}", cls)
+    return int(value)
+
+
+def check_choice(field: str, value: object, choices, cls: type[CanvasError] = CanvasError):
+    """Return `value` if it is one of `choices`, else raise listing them (in their order)."""
+    if isinstance(value, (list, dict, set)) or value not in choices:
+        raise bad(field, value, f"one of {list(choices)}", cls)
+    return value

@@ -25,13 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from canvas_engineering.errors import bad
+from canvas_engineering.errors import EpisodeError, bad
 
 SUFFIXES = (".npz", ".h5", ".hdf5")
-
-
-class EpisodeError(ValueError):
-    """An episode file is missing an array, or an array has the wrong shape, length or values."""
 
 
 def _read_npz(file: Path, names: list[str]) -> dict[str, np.ndarray]:

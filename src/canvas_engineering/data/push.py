@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from canvas_engineering.errors import bad
+from canvas_engineering.errors import bad, check_int
 
 AGENT_R, OBJECT_R, GOAL_R = 0.06, 0.09, 0.12  # arena units; contact uses discs of these radii
 MAX_SPEED = 0.05  # arena units per simulation step at |action component| = 1
@@ -36,11 +36,6 @@ BURN_IN = 15  # most unrecorded frames before the clip starts
 NOISE_RHO = 0.7  # AR(1) coefficient of the policy noise, per recorded frame
 COLOURS = {"background": (0.1, 0.1, 0.12), "goal": (0.2, 0.75, 0.3),
            "object": (0.25, 0.45, 1.0), "agent": (1.0, 0.3, 0.2)}
-
-
-def _int_at_least(field: str, value, low: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise bad(field, value, f"an int >= {low}")
 
 
 @dataclass(frozen=True)
@@ -55,9 +50,9 @@ class PushConfig:
     policy_noise: float = 0.3  # std of the smooth noise added to the scripted actions
 
     def __post_init__(self):
-        _int_at_least("PushConfig.n_frames", self.n_frames, 1)
-        _int_at_least("PushConfig.image_size", self.image_size, 8)
-        _int_at_least("PushConfig.frame_skip", self.frame_skip, 1)
+        check_int("PushConfig.n_frames", self.n_frames, 1)
+        check_int("PushConfig.image_size", self.image_size, 8)
+        check_int("PushConfig.frame_skip", self.frame_skip, 1)
         for field, fixed, what in (("action_dim", 2, "the agent's 2-D velocity"),
                                    ("proprio_dim", 4, "agent position and velocity")):
             if getattr(self, field) != fixed:
@@ -184,8 +179,8 @@ class PushDataset(torch.utils.data.Dataset):
     + i) as float32 tensors with the same keys and shapes. Held-out data: use another seed."""
 
     def __init__(self, num_episodes: int, *, seed: int = 0, config: PushConfig = PushConfig()):
-        _int_at_least("num_episodes", num_episodes, 1)
-        _int_at_least("seed", seed, 0)
+        check_int("num_episodes", num_episodes, 1)
+        check_int("seed", seed, 0)
         self.num_episodes, self.seed, self.config = num_episodes, seed, config
 
     def __len__(self) -> int:

@@ -16,13 +16,9 @@ import torch
 from torch import nn
 
 from canvas_engineering.atomic import atomic_write
-from canvas_engineering.errors import CanvasError
+from canvas_engineering.errors import CheckpointError
 
 FORMAT = "canvas-engineering/loop-checkpoint/1"
-
-
-class CheckpointError(CanvasError):
-    """A loop checkpoint does not match the model it is loaded into."""
 
 
 def _safetensors():

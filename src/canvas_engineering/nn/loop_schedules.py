@@ -15,12 +15,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from canvas_engineering.errors import bad
-
-
-def _int_at_least(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise bad(name, value, f"an int >= {low}")
+from canvas_engineering.errors import bad, check_int
 
 
 @dataclass(frozen=True)
@@ -38,9 +33,9 @@ class CurriculumScheduler:
     ramp_fraction: float = 1.0
 
     def __post_init__(self):
-        _int_at_least("max_loops", self.max_loops, 1)
-        _int_at_least("total_steps", self.total_steps, 1)
-        _int_at_least("min_loops", self.min_loops, 1)
+        check_int("max_loops", self.max_loops, 1)
+        check_int("total_steps", self.total_steps, 1)
+        check_int("min_loops", self.min_loops, 1)
         if self.min_loops > self.max_loops:
             raise bad("min_loops", self.min_loops, f"at most max_loops={self.max_loops}")
         if not 0.0 < self.ramp_fraction <= 1.0:
@@ -48,7 +43,7 @@ class CurriculumScheduler:
 
     def loops(self, step: int) -> int:
         """Number of loops to run at training step `step` (0-based; past the end holds max)."""
-        _int_at_least("step", step, 0)
+        check_int("step", step, 0)
         stages = self.max_loops - self.min_loops + 1
         ramp_steps = self.ramp_fraction * self.total_steps
         stage = math.floor(step * stages / ramp_steps)
@@ -73,7 +68,7 @@ class SharpeningSchedule:
     beta_max: float = 2.0
 
     def __post_init__(self):
-        _int_at_least("max_loops", self.max_loops, 1)
+        check_int("max_loops", self.max_loops, 1)
         for name in ("beta_min", "beta_max"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -81,7 +76,7 @@ class SharpeningSchedule:
 
     def beta(self, loop: int) -> float:
         """β for loop index `loop` in [0, max_loops); a single loop uses beta_min."""
-        _int_at_least("loop", loop, 0)
+        check_int("loop", loop, 0)
         if loop >= self.max_loops:
             raise bad("loop", loop, f"an int in [0, {self.max_loops}) (max_loops)")
         if self.max_loops == 1:

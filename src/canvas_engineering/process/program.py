@@ -14,17 +14,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from numbers import Integral, Real
+from numbers import Real
 
-from canvas_engineering.errors import CanvasError, bad, check_keys
+from canvas_engineering.errors import ProgramError, bad, check_int, check_keys
 from canvas_engineering.spec.compile_schema import BoundSchema, compile_schema
 from canvas_engineering.spec.fields import CARRIERS, FAMILIES, check_choice
 from canvas_engineering.spec.topology import CanvasTopology
-
-
-class ProgramError(CanvasError):
-    """A process-layer declaration (family, carrier, clock, mode, operator) is invalid."""
-
 
 CLOCK_MODES = {
     "periodic": "fires every `period` steps from `phase`",
@@ -61,12 +56,6 @@ def derive_operator(src_family: str, dst_family: str) -> str:
     return OPERATORS[(dst_family, src_family)]
 
 
-def _int(value: object, name: str, lo: int) -> int:
-    if not isinstance(value, Integral) or isinstance(value, bool) or value < lo:
-        raise bad(name, value, f"an int >= {lo}", ProgramError)
-    return int(value)
-
-
 @dataclass(frozen=True)
 class Clock:
     """When a region fires. See `RegionScheduler` for the exact rule.
@@ -87,13 +76,12 @@ class Clock:
     def __post_init__(self) -> None:
         mode = self.mode.replace("-", "_") if isinstance(self.mode, str) else self.mode
         mode = "event" if mode == "event_triggered" else mode
-        object.__setattr__(self, "mode", check_choice(mode, CLOCK_MODES, "Clock.mode",
-                                                      ProgramError))
-        _int(self.period, "Clock.period", 1)
-        _int(self.phase, "Clock.phase", 0)
-        _int(self.cooldown, "Clock.cooldown", 0)
-        if self.max_silence is not None and _int(self.max_silence, "Clock.max_silence",
-                                                 1) <= self.cooldown:
+        object.__setattr__(self, "mode", check_choice("Clock.mode", mode, sorted(CLOCK_MODES), ProgramError))
+        check_int("Clock.period", self.period, 1, ProgramError)
+        check_int("Clock.phase", self.phase, 0, ProgramError)
+        check_int("Clock.cooldown", self.cooldown, 0, ProgramError)
+        if self.max_silence is not None and check_int(
+                "Clock.max_silence", self.max_silence, 1, ProgramError) <= self.cooldown:
             raise bad("Clock.max_silence", self.max_silence,
                       f"> cooldown={self.cooldown} (else the two rules contradict)", ProgramError)
 
@@ -115,7 +103,7 @@ class LearningSpec:
     lr_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        check_choice(self.objective, OBJECTIVES, "LearningSpec.objective", ProgramError)
+        check_choice("LearningSpec.objective", self.objective, sorted(OBJECTIVES), ProgramError)
         s = self.lr_scale
         if not isinstance(s, Real) or isinstance(s, bool) or not math.isfinite(s) or s < 0:
             raise bad("LearningSpec.lr_scale", s, "a finite number >= 0", ProgramError)
@@ -142,10 +130,9 @@ class RegionProgram:
     value: float | None = None
 
     def __post_init__(self) -> None:
-        check_choice(self.family, FAMILIES, "RegionProgram.family", ProgramError)
-        check_choice(self.carrier, CARRIERS, "RegionProgram.carrier", ProgramError)
-        check_choice(self.compile_mode, COMPILE_MODES, "RegionProgram.compile_mode",
-                     ProgramError)
+        check_choice("RegionProgram.family", self.family, sorted(FAMILIES), ProgramError)
+        check_choice("RegionProgram.carrier", self.carrier, sorted(CARRIERS), ProgramError)
+        check_choice("RegionProgram.compile_mode", self.compile_mode, sorted(COMPILE_MODES), ProgramError)
         for name, cls in (("clock", Clock), ("learning", LearningSpec)):
             if not isinstance(getattr(self, name), cls):
                 raise bad(f"RegionProgram.{name}", getattr(self, name), f"a {cls.__name__}",
@@ -242,7 +229,7 @@ class CanvasProgram:
 
     def in_mode(self, mode: str) -> list[str]:
         """Regions whose compile mode is `mode`."""
-        check_choice(mode, COMPILE_MODES, "compile_mode", ProgramError)
+        check_choice("compile_mode", mode, sorted(COMPILE_MODES), ProgramError)
         return [n for n, r in self.regions.items() if r.compile_mode == mode]
 
     def to_dict(self) -> dict:

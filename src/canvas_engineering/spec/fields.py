@@ -13,15 +13,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 
-from canvas_engineering.errors import CanvasError, bad
+from canvas_engineering.errors import FieldError, bad, check_choice, check_int
 from canvas_engineering.spec.attention_types import check_attention_type
-
-
-class FieldError(CanvasError):
-    """A Field, or the object tree holding Fields, is not a valid schema."""
-
 
 # What a region *is* in the process layer (seed 000, "Typed process layer (v2)").
 FAMILIES: dict[str, str] = {
@@ -40,19 +35,6 @@ CARRIERS: dict[str, str] = {
     "memory": "persisted across steps, written and read explicitly",
     "residual": "an additive correction on another region",
 }
-
-
-def check_choice(value: object, choices: dict, field: str, cls: type[CanvasError]) -> str:
-    """Return `value` if it names one of `choices`, else raise listing the valid names."""
-    if not isinstance(value, str) or value not in choices:
-        raise bad(field, value, f"one of {sorted(choices)}", cls)
-    return value
-
-
-def _pos_int(value: object, field: str) -> int:
-    if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
-        raise bad(field, value, "an int >= 1", FieldError)
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -91,21 +73,21 @@ class Field:
             s = self.spatial_shape
             if not isinstance(s, (tuple, list)) or not s:
                 raise bad("Field.spatial_shape", s, "a non-empty tuple of ints >= 1", FieldError)
-            shape = tuple(_pos_int(x, f"Field.spatial_shape[{i}]") for i, x in enumerate(s))
+            shape = tuple(check_int(f"Field.spatial_shape[{i}]", x, 1, FieldError) for i, x in enumerate(s))
             given = self.h is not None or self.w is not None
             if given and (len(shape) != 2 or (self.h, self.w) != shape):
                 raise bad("Field.h, w", (self.h, self.w),
                           f"None (or equal to spatial_shape={shape})", FieldError)
         else:
-            shape = (_pos_int(1 if self.h is None else self.h, "Field.h"),
-                     _pos_int(1 if self.w is None else self.w, "Field.w"))
+            shape = (check_int("Field.h", 1 if self.h is None else self.h, 1, FieldError),
+                     check_int("Field.w", 1 if self.w is None else self.w, 1, FieldError))
         object.__setattr__(self, "spatial_shape", shape)
         if len(shape) == 2:
             object.__setattr__(self, "h", shape[0])
             object.__setattr__(self, "w", shape[1])
-        _pos_int(self.period, "Field.period")
+        check_int("Field.period", self.period, 1, FieldError)
         if self.temporal_extent is not None:
-            _pos_int(self.temporal_extent, "Field.temporal_extent")
+            check_int("Field.temporal_extent", self.temporal_extent, 1, FieldError)
         if not isinstance(self.is_output, bool):
             raise bad("Field.is_output", self.is_output, "a bool", FieldError)
         lw = self.loss_weight
@@ -117,9 +99,9 @@ class Field:
         if self.semantic_type is not None and not isinstance(self.semantic_type, str):
             raise bad("Field.semantic_type", self.semantic_type, "a string or None", FieldError)
         if self.family is not None:
-            check_choice(self.family, FAMILIES, "Field.family", FieldError)
+            check_choice("Field.family", self.family, sorted(FAMILIES), FieldError)
         if self.carrier is not None:
-            check_choice(self.carrier, CARRIERS, "Field.carrier", FieldError)
+            check_choice("Field.carrier", self.carrier, sorted(CARRIERS), FieldError)
         tags = self.tags
         if isinstance(tags, str) or not isinstance(tags, (tuple, list)) or not all(
                 isinstance(t, str) for t in tags):

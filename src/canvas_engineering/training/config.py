@@ -8,11 +8,7 @@ import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
-from canvas_engineering.errors import CanvasError, bad, check_keys
-
-
-class ConfigError(CanvasError):
-    """A training configuration value is invalid."""
+from canvas_engineering.errors import ConfigError, bad, check_keys
 
 
 def _default_regions() -> dict[str, str]:

@@ -13,14 +13,10 @@ from pathlib import Path
 import torch
 
 from canvas_engineering.atomic import atomic_write_text
-from canvas_engineering.errors import CanvasError
+from canvas_engineering.errors import RunError
 from canvas_engineering.integrations.loop_checkpoint import _safetensors, write_safetensors
 
 FORMAT = "canvas-engineering/train-checkpoint/1"
-
-
-class RunError(CanvasError):
-    """A run directory or training checkpoint is missing or does not match."""
 
 
 def checkpoint_path(run: Path, step: int) -> Path:
