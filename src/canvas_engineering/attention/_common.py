@@ -13,12 +13,20 @@ x_q (B, Nq, D) are the connection's src positions (queries), x_kv (B, Nk, D) its
 (B, Nq, A) / (B, Nk, A); the sequence order is t-major canvas order. kv_mask (B, Nk) bool marks
 real keys (False = padding); padding never changes a real query's output, and a query with no
 real key outputs zeros. beta multiplies the logits of types that have logits.
+
+Fusion is declared, not guessed: a class sets `softmax_fusion` to "dot" (softmax of
+q·k / sqrt(d)) or "cosine" (softmax of scale · cos(q, k)) to say the dispatcher may replace its
+calls by ONE softmax over all of a unit's keys, computed from its `q_proj`, `kv_proj` and
+`out_proj` (and `d_head` / `scale`) with plain SDPA. A subclass that overrides `project`,
+`_attend` or `forward` in its own body without declaring `softmax_fusion` there gets None, so a
+change to how q, k, v or the output are computed is never fused silently.
 """
 
 from __future__ import annotations
 
 import math
 from numbers import Integral, Real
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -59,8 +67,28 @@ def check_coords(field: str, coords: torch.Tensor | None, batch: int, n: int) ->
     return coords.long()
 
 
+_FUSIONS = (None, "dot", "cosine")
+_COMPUTE = ("project", "_attend", "forward")  # overriding any of these may change the output
+
+
 class AttentionModule(nn.Module):
-    """Base class: checks the calling convention, then calls `_attend` (subclasses)."""
+    """Base class: checks the calling convention, then calls `_attend` (subclasses).
+
+    softmax_fusion: "dot" / "cosine" when the dispatcher may fuse the type into one softmax
+    (module docstring), None otherwise; reset to None on subclasses that override `project`,
+    `_attend` or `forward` without declaring it themselves.
+    """
+
+    softmax_fusion: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        own = vars(cls)
+        if "softmax_fusion" not in own and any(name in own for name in _COMPUTE):
+            cls.softmax_fusion = None  # changed computation, no declaration: never fused
+        if cls.softmax_fusion not in _FUSIONS:
+            raise bad(f"{cls.__qualname__}.softmax_fusion", cls.softmax_fusion,
+                      f"one of {list(_FUSIONS)}")
 
     def __init__(self, d_model: int, n_heads: int = 4) -> None:
         super().__init__()
@@ -143,7 +171,13 @@ def masked_softmax(logits: torch.Tensor, valid: torch.Tensor, dim: int = -1) -> 
 
 
 class QKVAttention(AttentionModule):
-    """Softmax attention with learned q, k, v and output projections (the standard type)."""
+    """Softmax attention with learned q, k, v and output projections (the standard type).
+
+    Its computation is exactly the dispatcher's fused "dot" path; subclasses keep that
+    declaration unless they override `project`, `_attend` or `forward`.
+    """
+
+    softmax_fusion = "dot"
 
     def __init__(self, d_model: int, n_heads: int = 4, *, bias: bool = True) -> None:
         super().__init__(d_model, n_heads)

@@ -18,3 +18,5 @@ class CogVideoXAttention(QKVAttention):
     runs over every position and supersedes this module; a dispatcher executing the topology
     itself runs this class, which is `cross_attention` with its own parameters.
     """
+
+    softmax_fusion = "dot"

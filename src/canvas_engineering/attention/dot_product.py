@@ -28,6 +28,8 @@ class CrossAttention(QKVAttention):
     `self_attention` is the same class (a connection from a region to itself).
     """
 
+    softmax_fusion = "dot"
+
 
 @register_attention("linear_attention")
 class LinearAttention(QKVAttention):
@@ -62,6 +64,8 @@ class CosineAttention(QKVAttention):
     constant (default sqrt(d), the usual magnitude of dot-product logits), not a learned
     temperature. Logits are multiplied by `beta`.
     """
+
+    softmax_fusion = "cosine"
 
     def __init__(self, d_model: int, n_heads: int = 4, *, scale: float | None = None,
                  bias: bool = True) -> None:

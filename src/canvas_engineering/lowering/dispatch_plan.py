@@ -3,16 +3,25 @@
 Shape glossary: N positions, A atoms, G groups (or calls) in a bucket, Q / K queries / keys per
 group after padding, S coordinate axes (t, *spatial).
 
-The dispatcher (`dispatcher.py`) executes *units*: one attention module and the connections it
-runs (all connections of a type when parameters are shared, one connection otherwise).
+`plan_dispatch(topology, layout, share_params=..., fusable=...)` is the whole plan the
+dispatcher (`nn/dispatcher.py`) executes, a pure function of the declaration: it never sees an
+attention module, only, per attention type, whether the type declares itself fusable into one
+softmax (`fusable[fn]`: "dot", "cosine" or None; the `softmax_fusion` class attribute of the
+type's module class, read by the dispatcher). The plan is made of *units*: one attention module
+and the connections it runs (all connections of a type when parameters are shared, one
+connection otherwise).
 
-- A softmax unit lowers its connections (`lowering.lower`) and splits the queries into *groups*
-  of positions that see the same keys with the same weights (atoms with equal weight rows), so
-  a group is one dense SDPA block; a dense topology is a single group.
+- A softmax unit (fusable type) lowers its connections (`lowering.lower`) and splits the queries
+  into *groups* of positions that see the same keys with the same weights (atoms with equal
+  weight rows), so a group is one dense SDPA block; a dense topology is a single group. Its
+  `FlexTables` hold the same unit for FlexAttention over the whole canvas.
 - Any other unit runs *calls*: per connection and per src frame s, the dst frames that
   `frame_edges` pairs with s at fill weight 1 form one key set, and each dst frame with a fill
   weight < 1 (interpolation) forms its own; calls of one connection with the same key set and
   weight merge into one call (so a connection dense in time is one call, src region → dst).
+- Mixing: a group carries the largest connection weight among its keys, a call its connection
+  weight × fill weight; per type, a position's outputs are averaged with these weights (the
+  per-type divisor `DispatchPlan.mix`), and the types are summed.
 
 Groups and calls are then padded into a few *buckets* of similar size (sizes within 2× of each
 other), so the hot path runs one batched module call per bucket and no loop over positions,
@@ -23,13 +32,17 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import torch
 
-from canvas_engineering.lowering.masks import Lowering, frame_edges
+from canvas_engineering.errors import bad
+from canvas_engineering.lowering.masks import Lowering, frame_edges, lower
 from canvas_engineering.spec.layout import CanvasLayout
-from canvas_engineering.spec.topology import Connection
+from canvas_engineering.spec.topology import CanvasTopology, Connection
+
+SOFTMAX_KINDS = ("dot", "cosine")
 
 
 @dataclass
@@ -140,3 +153,115 @@ def bucketize(blocks: list[Block], mix: torch.Tensor, softmax: bool) -> list[Buc
         buckets.append(Bucket(q_idx, k_idx, bias, None if bool(real_k.all()) else real_k,
                               None if bool((w == 1).all()) else w))
     return buckets
+
+
+@dataclass
+class FlexTables:
+    """One softmax unit as FlexAttention over the whole canvas.
+
+    label (N,) long: atom of each position; log_w (A, A): log connection weight between atoms,
+    0 where unconnected (the BlockMask masks those); pos_w (N,): the unit's mixing weight at
+    each position; lowering: the unit's `Lowering`, whose `block_mask(device=...)` the executor
+    builds once per device.
+    """
+
+    label: torch.Tensor
+    log_w: torch.Tensor
+    pos_w: torch.Tensor
+    lowering: Lowering
+
+
+@dataclass
+class UnitPlan:
+    """One unit: the module of type `fn` running `connections` (indices into the topology).
+
+    kind: "dot" / "cosine" for a fused softmax unit, None for a unit of module calls; inert: the
+    type adds nothing (`none`), so the unit has no buckets; buckets: its padded groups or calls;
+    flex: FlexAttention tables (softmax units only, else None).
+    """
+
+    fn: str
+    connections: tuple[int, ...]
+    kind: str | None
+    inert: bool
+    buckets: list[Bucket]
+    flex: FlexTables | None
+
+
+@dataclass
+class DispatchPlan:
+    """Everything the dispatcher executes, built once from (topology, layout).
+
+    units: unit key ("fn", or "e{i}_fn" per connection i without shared parameters) -> plan, in
+    execution order; mix: attention type -> (N,) summed mixing weight of its groups and calls at
+    each position (the per-type divisor, 0 where the type reaches nothing); coords (N, S) long:
+    canvas coordinates of every position, t first.
+    """
+
+    units: dict[str, UnitPlan]
+    mix: dict[str, torch.Tensor]
+    coords: torch.Tensor
+
+
+def plan_dispatch(topology: CanvasTopology, layout: CanvasLayout, *, share_params: bool = True,
+                  fusable: dict[str, str | None],
+                  inert: Collection[str] = ("none",)) -> DispatchPlan:
+    """The dispatch plan of `topology` on `layout` (rules in the module docstring).
+
+    fusable: for every attention type the topology resolves to, "dot" / "cosine" when the type
+    declares itself one softmax the executor may fuse, else None. inert: types whose edges add
+    exactly zero; they get a unit (a module) but no work. Builds no module and no parameter.
+    """
+    topology.validate(layout)
+    fns = [topology.resolve_fn(c, layout) for c in topology.connections]
+    if not isinstance(fusable, dict):
+        raise bad("fusable", fusable, "a dict of attention type -> 'dot' / 'cosine' / None")
+    for fn in sorted(set(fns)):
+        if fn not in fusable:
+            raise bad("fusable", sorted(fusable), f"an entry for every type used, {fn!r} included")
+        if fusable[fn] is not None and fusable[fn] not in SOFTMAX_KINDS:
+            raise bad(f"fusable[{fn!r}]", fusable[fn], f"one of {list(SOFTMAX_KINDS)} or None")
+
+    # 1. units: the connection indices each module runs
+    members: dict[str, tuple[str, list[int]]] = {}
+    for i, fn in enumerate(fns):
+        key = fn if share_params else f"e{i}_{fn}"
+        members.setdefault(key, (fn, []))[1].append(i)
+    # 2. blocks per unit: query groups (softmax) or calls (others)
+    blocks: dict[str, list[Block]] = {}
+    lowerings: dict[str, Lowering] = {}
+    for key, (fn, idx) in members.items():
+        if fn in inert:
+            continue  # contributes exactly zero, and only to its own type's average
+        if fusable[fn]:
+            low = lowerings[key] = lower(CanvasTopology([topology.connections[i] for i in idx]),
+                                         layout)
+            blocks[key] = softmax_blocks(low)
+        else:
+            blocks[key] = [b for i in idx for b in call_blocks(topology.connections[i], layout)]
+    # 3. per-type mixing divisor
+    N = layout.num_positions
+    mix: dict[str, torch.Tensor] = {}
+    for key, bl in blocks.items():
+        m = mix.setdefault(members[key][0], torch.zeros(N))  # (N,)
+        for b in bl:
+            m.index_add_(0, b.q, torch.full((len(b.q),), b.weight))
+    # 4. padded buckets, and the FlexAttention tables of softmax units
+    units: dict[str, UnitPlan] = {}
+    for key, (fn, idx) in members.items():
+        if key not in blocks:
+            units[key] = UnitPlan(fn, tuple(idx), None, True, [], None)
+            continue
+        kind, bl, mixer = fusable[fn], blocks[key], mix[fn]
+        flex = None
+        if kind:
+            low, pos_w = lowerings[key], torch.zeros(N)  # (N,)
+            for b in bl:
+                pos_w[b.q] = b.weight / mixer[b.q]
+            log_w = torch.where(low.weight > 0, low.weight.log(), torch.zeros(()))  # (A, A)
+            flex = FlexTables(low.label, log_w, pos_w, low)
+        units[key] = UnitPlan(fn, tuple(idx), kind, False,
+                              bucketize(bl, mixer, kind is not None), flex)
+    grid = torch.meshgrid(*(torch.arange(s) for s in layout.shape), indexing="ij")
+    coords = torch.stack(grid, -1).view(N, -1)  # (N, S)
+    return DispatchPlan(units, mix, coords)

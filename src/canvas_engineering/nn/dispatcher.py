@@ -5,17 +5,21 @@ calls) in a bucket, Q / K queries / keys per group, S coordinate axes (t, *spati
 
 Every connection is its own operation, with its own offsets and fill mode, executed exactly as
 `lowering.frame_edges` / `lowering.lower` define it (two connections that differ only in
-offsets stay two operations). How the incoming edges of a position combine:
+offsets stay two operations). The plan is built once, with no module in sight, by
+`lowering.dispatch_plan.plan_dispatch`; this module validates the arguments, creates one
+attention module per unit, registers the plan's tensors as (non-persistent) buffers and runs
+them. How the incoming edges of a position combine:
 
 1. Each connection resolves to an attention type (`CanvasTopology.resolve_fn`). A *unit* is one
    module and the connections it runs: one unit per type when `share_params=True` (default),
    one per connection otherwise.
-2. Softmax units (modules that are plain softmax attention: `cross_attention`,
-   `self_attention`, `cogvideox`, `cosine_attention`, and custom subclasses of `QKVAttention`
-   that keep its `_attend`) give each query ONE softmax over the union of the unit's keys, with
-   additive bias log(connection weight × fill weight) (max over connections on a shared pair):
-   exactly `scaled_dot_product_attention` with the unit's `additive_mask`. So a dense topology
-   of cross_attention is an ordinary attention layer.
+2. Softmax units (types whose module class declares `softmax_fusion` "dot" or "cosine":
+   `cross_attention`, `self_attention`, `cogvideox`, `cosine_attention`; a subclass that
+   overrides `project`, `_attend` or `forward` without declaring it again is not fused) give
+   each query ONE softmax over the union of the unit's keys, with additive bias
+   log(connection weight × fill weight) (max over connections on a shared pair): exactly
+   `scaled_dot_product_attention` with the unit's `additive_mask`, using the module's q_proj,
+   kv_proj and out_proj. So a dense topology of cross_attention is an ordinary attention layer.
 3. Other units run *calls* (see `dispatch_plan`): per connection and src frame, the module reads
    the dst frames at fill weight 1 as one key set, and each interpolated dst frame separately.
 4. Mixing: a softmax unit's output at a query carries weight ω = the largest weight among its
@@ -27,7 +31,7 @@ offsets stay two operations). How the incoming edges of a position combine:
 Execution: softmax units on CPU gather each bucket of query groups with their key sets and call
 SDPA once per bucket (a dense topology is one call); on CUDA (or `backend="flex"`) they run
 FlexAttention with the lowering's `BlockMask` and a score_mod adding log weights. Other units
-run one batched module call per bucket. All indices are built once at construction.
+run one batched module call per bucket.
 """
 
 from __future__ import annotations
@@ -39,17 +43,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from canvas_engineering.attention import CosineAttention, NoneAttention, create_attention
-from canvas_engineering.attention._common import QKVAttention
+from canvas_engineering.attention import NoneAttention, create_attention, get_attention_class
 from canvas_engineering.errors import bad
-from canvas_engineering.lowering.dispatch_plan import (
-    Block,
-    Bucket,
-    bucketize,
-    call_blocks,
-    softmax_blocks,
-)
-from canvas_engineering.lowering.masks import lower
+from canvas_engineering.lowering.dispatch_plan import Bucket, plan_dispatch
 from canvas_engineering.spec.layout import CanvasLayout
 from canvas_engineering.spec.topology import CanvasTopology
 
@@ -57,14 +53,11 @@ _BACKENDS = ("auto", "sdpa", "flex")
 _compiled_flex = None
 
 
-def softmax_kind(module: nn.Module) -> str | None:
-    """'dot' / 'cosine' if `module` is plain softmax attention the dispatcher can fuse, else None."""
-    attend = getattr(type(module), "_attend", None)
-    if attend is QKVAttention._attend:
-        return "dot"
-    if attend is CosineAttention._attend:
-        return "cosine"
-    return None
+def softmax_kind(module: nn.Module | type) -> str | None:
+    """The `softmax_fusion` a module (or module class) declares: 'dot' / 'cosine' when the
+    dispatcher may fuse it into one softmax, else None (classes that declare nothing)."""
+    cls = module if isinstance(module, type) else type(module)
+    return getattr(cls, "softmax_fusion", None)
 
 
 def _heads_by_group(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -129,50 +122,24 @@ class AttentionDispatcher(nn.Module):
             if not isinstance(opts, dict):
                 raise bad(f"options[{fn!r}]", opts, "a dict of keyword options")
 
-        # 1. units: the module and connection indices each one runs
-        units: dict[str, tuple[str, list[int]]] = {}
-        for i, fn in enumerate(fns):
-            key = fn if share_params else f"e{i}_{fn}"
-            units.setdefault(key, (fn, []))[1].append(i)
-        self.attn = nn.ModuleDict({key: create_attention(fn, d_model, n_heads,
-                                                         **options.get(fn, {}))
-                                   for key, (fn, _) in units.items()})
-        # 2. blocks per unit: query groups (softmax) or calls (others)
-        blocks: dict[str, list[Block]] = {}
-        self._kind: dict[str, str | None] = {}
-        self._lowering = {}
-        for key, (fn, idx) in units.items():
-            if isinstance(self.attn[key], NoneAttention):
-                continue  # contributes exactly zero, and only to its own type's average
-            kind = self._kind[key] = softmax_kind(self.attn[key])
-            if kind:
-                low = lower(CanvasTopology([topology.connections[i] for i in idx]), layout)
-                self._lowering[key] = low
-                blocks[key] = softmax_blocks(low)
-            else:
-                blocks[key] = [b for i in idx for b in call_blocks(topology.connections[i], layout)]
-        # 3. per-type mixing divisor, then padded buckets as buffers
-        mix: dict[str, torch.Tensor] = {}
-        for key, bl in blocks.items():
-            m = mix.setdefault(units[key][0], torch.zeros(self.num_positions))  # (N,)
-            for b in bl:
-                m.index_add_(0, b.q, torch.full((len(b.q),), b.weight))
-        self.plans = nn.ModuleDict()
-        for key, bl in blocks.items():
-            mixer = mix[units[key][0]]
-            self.plans[key] = nn.ModuleList(
-                _Buffers(bk) for bk in bucketize(bl, mixer, self._kind[key] is not None))
-            if self._kind[key]:  # FlexAttention path: per-position weight over the whole canvas
-                low, pos_w = self._lowering[key], torch.zeros(self.num_positions)
-                for b in bl:
-                    pos_w[b.q] = b.weight / mixer[b.q]
-                table = torch.where(low.weight > 0, low.weight.log(), torch.zeros(()))  # (A, A)
-                self.plans[key].register_buffer("label", low.label, persistent=False)
-                self.plans[key].register_buffer("log_w", table, persistent=False)
-                self.plans[key].register_buffer("pos_w", pos_w, persistent=False)
-        grid = torch.meshgrid(*(torch.arange(s) for s in layout.shape), indexing="ij")
-        self.register_buffer("coords", torch.stack(grid, -1).view(self.num_positions, -1),
-                             persistent=False)  # (N, S) canvas coordinates, t first
+        classes = {fn: get_attention_class(fn) for fn in dict.fromkeys(fns)}
+        plan = plan_dispatch(topology, layout, share_params=share_params,
+                             fusable={fn: softmax_kind(c) for fn, c in classes.items()},
+                             inert={fn for fn, c in classes.items() if issubclass(c, NoneAttention)})
+        self.attn = nn.ModuleDict({key: create_attention(u.fn, d_model, n_heads,
+                                                         **options.get(u.fn, {}))
+                                   for key, u in plan.units.items()})
+        self._kind = {key: u.kind for key, u in plan.units.items() if not u.inert}
+        self._lowering = {key: u.flex.lowering for key, u in plan.units.items() if u.flex}
+        self.plans = nn.ModuleDict()  # unit key -> its buckets (and FlexAttention tables)
+        for key in self._kind:
+            unit = plan.units[key]
+            self.plans[key] = nn.ModuleList(_Buffers(bk) for bk in unit.buckets)
+            if unit.flex:  # label (N,), log_w (A, A), pos_w (N,)
+                for name in ("label", "log_w", "pos_w"):
+                    self.plans[key].register_buffer(name, getattr(unit.flex, name),
+                                                    persistent=False)
+        self.register_buffer("coords", plan.coords, persistent=False)  # (N, S), t first
         self._block_masks: dict[tuple[str, str], object] = {}
 
     # -- softmax units --------------------------------------------------------------------------
