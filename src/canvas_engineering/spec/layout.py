@@ -6,7 +6,7 @@ positions, numbered t-major, then h, then w (row-major over (T, *S)).
 Time has one definition everywhere in the library: a position at canvas frame t of a region with
 period p lives at real time t·p (absolute canvas frame, so a period-1 region that starts at t=2 is
 in step with the others). `real_frame` / `canvas_frame` convert between the two, masks and the
-dispatcher use the same rule (see `lowering.py`).
+dispatcher use the same rule (see `lowering/frame_edges.py`).
 """
 
 from __future__ import annotations

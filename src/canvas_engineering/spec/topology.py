@@ -132,7 +132,7 @@ class CanvasTopology:
             self.validate(layout)
         return [(c.src, c.dst, c.weight, self.resolve_fn(c, layout)) for c in self.connections]
 
-    # -- lowering (implemented in lowering.py; these are the seed's entry points) ---------------
+    # -- lowering (implemented in lowering/masks.py; these are the seed's entry points) ---------
 
     def to_attention_mask(self, layout: CanvasLayout) -> torch.Tensor:
         """(N, N) float32: entry (i, j) > 0 iff query i attends to key j; value = weight."""
