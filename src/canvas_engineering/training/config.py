@@ -111,8 +111,8 @@ class TrainConfig:
 
     def with_overrides(self, args: list[str]) -> TrainConfig:
         """Apply `--key=value` strings; values parse as the field's type (dicts as JSON)."""
-        types = {f.name: type(getattr(TrainConfig, f.name, None) if f.default is not MISSING
-                              else f.default_factory()) for f in fields(self)}
+        types = {f.name: type(f.default if f.default is not MISSING else f.default_factory())
+                 for f in fields(self)}
         changes = {}
         for arg in args:
             if not arg.startswith("--") or "=" not in arg:
