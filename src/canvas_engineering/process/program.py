@@ -77,13 +77,17 @@ class Clock:
         mode = self.mode.replace("-", "_") if isinstance(self.mode, str) else self.mode
         mode = "event" if mode == "event_triggered" else mode
         object.__setattr__(self, "mode", check_choice("Clock.mode", mode, sorted(CLOCK_MODES), ProgramError))
-        check_int("Clock.period", self.period, 1, ProgramError)
-        check_int("Clock.phase", self.phase, 0, ProgramError)
-        check_int("Clock.cooldown", self.cooldown, 0, ProgramError)
-        if self.max_silence is not None and check_int(
-                "Clock.max_silence", self.max_silence, 1, ProgramError) <= self.cooldown:
-            raise bad("Clock.max_silence", self.max_silence,
-                      f"> cooldown={self.cooldown} (else the two rules contradict)", ProgramError)
+        # check_int returns a Python int: numpy ints in, JSON-serialisable ints out
+        for name, at_least in (("period", 1), ("phase", 0), ("cooldown", 0)):
+            object.__setattr__(self, name, check_int(f"Clock.{name}", getattr(self, name),
+                                                     at_least, ProgramError))
+        if self.max_silence is not None:
+            object.__setattr__(self, "max_silence", check_int(
+                "Clock.max_silence", self.max_silence, 1, ProgramError))
+            if self.max_silence <= self.cooldown:
+                raise bad("Clock.max_silence", self.max_silence,
+                          f"> cooldown={self.cooldown} (else the two rules contradict)",
+                          ProgramError)
 
     def to_dict(self) -> dict:
         return {"mode": self.mode, "period": self.period, "phase": self.phase,

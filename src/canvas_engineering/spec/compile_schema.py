@@ -13,19 +13,24 @@ parent's `dc_field(metadata={"coarse": Field(...)})`, else the child's `__coarse
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from numbers import Number
 
 import torch
 
-from canvas_engineering.errors import PlacementError, bad
+from canvas_engineering.errors import PlacementError, bad, check_int
 from canvas_engineering.spec.coarse import ConnectivityPolicy, Entity, coarse_topology
 from canvas_engineering.spec.fields import Field, FieldError
-from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
+from canvas_engineering.spec.layout import CanvasLayout, RegionSpec, check_positions
 from canvas_engineering.spec.packing import LayoutStrategy, pack
 from canvas_engineering.spec.topology import CanvasTopology
 
 _DEFAULT_COARSE = object()  # sized to the canvas rank once every field is known
+# Deepest object nesting compile_schema walks. The walker and `Entity.walk` recurse, up to two
+# Python frames per level (object -> list -> element), and Python stops at 1000 frames; 100
+# levels leave the caller most of that stack. The seed's deepest example nests 3 levels.
+MAX_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -227,6 +232,9 @@ class _Walker:
                 raise FieldError(f"{path or '<root>'}: cyclic object graph, this "
                                  f"{type(obj).__name__} is already at {p or '<root>'}; "
                                  "expected a tree of objects")
+        if len(self.stack) > MAX_DEPTH:
+            raise bad(f"{path}: nesting depth", len(self.stack), f"at most {MAX_DEPTH} levels "
+                      "of nested objects (MAX_DEPTH)", FieldError)
         own = getattr(obj, "__connectivity__", None)
         ent = Entity(path, self.policy if own is None
                      else ConnectivityPolicy.parse(own, f"{path or '<root>'}.__connectivity__"))
@@ -269,6 +277,23 @@ class _Walker:
         return elems
 
 
+def _check_canvas_size(shapes: list[tuple[int, ...]], T: int,
+                       spatial_shape: tuple[int, ...] | None) -> None:
+    """Refuse, before packing, fields that no addressable canvas can hold.
+
+    Packing is spatial (every field keeps its footprint in all T frames), so the canvas holds at
+    least T × the sum of the footprints, and T × a box as large on every axis as the largest
+    field (or the fixed `spatial_shape`). Either bound over `MAX_POSITIONS` raises.
+    """
+    fixed = () if spatial_shape is None else tuple(
+        check_int(f"spatial_shape[{i}]", g, 1, FieldError) for i, g in enumerate(spatial_shape))
+    rank = max([len(s) for s in shapes] + [len(fixed)])
+    lifted = [(1,) * (rank - len(s)) + s for s in shapes + [fixed]]
+    box = [max(s[i] for s in lifted) for i in range(rank)]
+    need = T * max(sum(math.prod(s) for s in shapes), math.prod(box))
+    check_positions(f"compile_schema: T={T} frames of these fields", need, FieldError)
+
+
 def compile_schema(root: object, T: int = 1, d_model: int = 256, *, connectivity=None,
                    layout_strategy: LayoutStrategy | str = LayoutStrategy.PACKED,
                    t_current: int = 0, H: int | None = None, W: int | None = None,
@@ -294,8 +319,7 @@ def compile_schema(root: object, T: int = 1, d_model: int = 256, *, connectivity
     default = Field(spatial_shape=(1,) * rank, is_output=False)
     fields = {p: default if f is _DEFAULT_COARSE else f for p, f in walker.fields.items()}
 
-    if not isinstance(T, int) or isinstance(T, bool) or T < 1:
-        raise bad("T", T, "an int >= 1", FieldError)
+    T = check_int("T", T, 1, FieldError)
     for p, f in fields.items():
         if f.temporal_extent is not None and f.temporal_extent > T:
             raise bad(f"{p}.temporal_extent", f.temporal_extent, f"<= T={T}", FieldError)
@@ -303,6 +327,7 @@ def compile_schema(root: object, T: int = 1, d_model: int = 256, *, connectivity
         if H is None or W is None:
             raise bad("H, W", (H, W), "both given, or neither", FieldError)
         spatial_shape = (H, W)
+    _check_canvas_size([f.spatial_shape for f in fields.values()], T, spatial_shape)
     offsets, canvas = pack([f.spatial_shape for f in fields.values()], layout_strategy,
                            spatial_shape)
     regions = {}

@@ -82,6 +82,7 @@ class Connection:
         n = self.interpolation_order
         if not isinstance(n, Integral) or isinstance(n, bool) or n < 1:
             raise bad("interpolation_order", n, "an int >= 1", TopologyError)
+        object.__setattr__(self, "interpolation_order", int(n))  # numpy ints serialise too
         if n != 1 and self.temporal_fill is not TemporalFill.INTERPOLATE:
             raise bad("interpolation_order", n, "1 unless temporal_fill is INTERPOLATE",
                       TopologyError)

@@ -17,6 +17,7 @@ from numbers import Real
 
 from canvas_engineering.errors import FieldError, bad, check_choice, check_int
 from canvas_engineering.spec.attention_types import check_attention_type
+from canvas_engineering.spec.layout import check_positions
 
 # What a region *is* in the process layer (seed 000, "Typed process layer (v2)").
 FAMILIES: dict[str, str] = {
@@ -81,13 +82,18 @@ class Field:
         else:
             shape = (check_int("Field.h", 1 if self.h is None else self.h, 1, FieldError),
                      check_int("Field.w", 1 if self.w is None else self.w, 1, FieldError))
+        # a region this big could never be placed on an addressable canvas; refusing it here
+        # also keeps the packer from working on it for minutes
+        check_positions(f"Field.spatial_shape {shape}", math.prod(shape), FieldError)
         object.__setattr__(self, "spatial_shape", shape)
         if len(shape) == 2:
             object.__setattr__(self, "h", shape[0])
             object.__setattr__(self, "w", shape[1])
-        check_int("Field.period", self.period, 1, FieldError)
+        # check_int returns a Python int: numpy ints in, JSON-serialisable ints out
+        object.__setattr__(self, "period", check_int("Field.period", self.period, 1, FieldError))
         if self.temporal_extent is not None:
-            check_int("Field.temporal_extent", self.temporal_extent, 1, FieldError)
+            object.__setattr__(self, "temporal_extent", check_int(
+                "Field.temporal_extent", self.temporal_extent, 1, FieldError))
         if not isinstance(self.is_output, bool):
             raise bad("Field.is_output", self.is_output, "a bool", FieldError)
         lw = self.loss_weight

@@ -22,6 +22,20 @@ import torch
 from canvas_engineering.errors import CanvasError, OverlapError, RegionError, bad, check_keys
 from canvas_engineering.spec.attention_types import check_attention_type
 
+# The most positions one canvas may have: flat position indices must fit a signed 32-bit int,
+# the index type of FlexAttention's block masks and of the 32-bit indexing fast paths of CUDA
+# kernels; a larger canvas could not be addressed on the accelerator. Checked where a size is
+# declared, before anything is allocated (10**12 positions would ask numpy for 3.6 TiB). Memory
+# is a separate, lower limit: a (B, N, D) canvas at this N is 8·D GiB per sample in float32.
+MAX_POSITIONS = 2**31 - 1
+
+
+def check_positions(field: str, n: int, cls: type[CanvasError]) -> None:
+    """Raise `cls` naming `field` if `n` positions exceed `MAX_POSITIONS`."""
+    if n > MAX_POSITIONS:
+        raise cls(f"{field}: got {n} positions, expected at most {MAX_POSITIONS} "
+                  "(MAX_POSITIONS, the int32 index limit)")
+
 
 def _slices(bounds: tuple[int, ...]) -> tuple[slice, ...]:
     """(t0, t1, h0, h1, …) → the slices that index that box in a (T, *spatial) array."""
@@ -70,6 +84,7 @@ class RegionSpec:
         object.__setattr__(self, "bounds", tuple(int(x) for x in b))
         if not _is_int(self.period) or self.period < 1:
             raise bad("period", self.period, "an int >= 1", RegionError)
+        object.__setattr__(self, "period", int(self.period))
         if not isinstance(self.is_output, bool):
             raise bad("is_output", self.is_output, "a bool", RegionError)
         lw = self.loss_weight
@@ -166,6 +181,7 @@ class CanvasLayout:
     def __post_init__(self) -> None:
         if not _is_int(self.T) or self.T < 1:
             raise bad("T", self.T, "an int >= 1", RegionError)
+        object.__setattr__(self, "T", int(self.T))  # numpy ints in, JSON-serialisable ints out
         self._init_spatial_shape()
         if not _is_int(self.d_model) or self.d_model < 1:
             raise bad("d_model", self.d_model, "an int >= 1", RegionError)
@@ -173,6 +189,8 @@ class CanvasLayout:
             raise bad("t_current", self.t_current, f"an int in [0, T={self.T}]", RegionError)
         if not isinstance(self.allow_overlap, bool):
             raise bad("allow_overlap", self.allow_overlap, "a bool", RegionError)
+        object.__setattr__(self, "d_model", int(self.d_model))
+        object.__setattr__(self, "t_current", int(self.t_current))
         if not isinstance(self.regions, dict):
             raise bad("regions", self.regions, "a dict of name -> bounds or RegionSpec",
                       RegionError)
@@ -201,6 +219,7 @@ class CanvasLayout:
             if not _is_int(s) or s < 1:
                 raise bad(f"spatial_shape[{i}]", s, "an int >= 1", RegionError)
         object.__setattr__(self, "spatial_shape", tuple(int(s) for s in shape))
+        check_positions(f"canvas shape {self.shape}", math.prod(self.shape), RegionError)
         if len(shape) == 2:
             object.__setattr__(self, "H", int(shape[0]))
             object.__setattr__(self, "W", int(shape[1]))
