@@ -7,7 +7,9 @@ All of them are `ValueError`s, so existing `except ValueError` code keeps workin
 
 from __future__ import annotations
 
-from numbers import Integral
+import math
+import re
+from numbers import Integral, Real
 
 
 class CanvasError(ValueError):
@@ -67,10 +69,57 @@ def bad(field: str, value, expected: str, cls: type[CanvasError] = CanvasError) 
     return cls(f"{field}: got {value!r}, expected {expected}")
 
 
+class JSONObject(dict):
+    """A JSON object given some key more than once (JSON allows it; a dict keeps the last value
+    silently). `json_object` builds one so that `check_keys` can say where."""
+
+    duplicate_keys: tuple[str, ...] = ()
+
+
+def json_object(pairs: list[tuple[str, object]]) -> dict:
+    """`object_pairs_hook` for `json.load`: a dict, or a `JSONObject` naming repeated keys."""
+    d = dict(pairs)
+    if len(d) == len(pairs):
+        return d
+    seen: set[str] = set()
+    out = JSONObject(pairs)
+    out.duplicate_keys = tuple(sorted({k for k, _ in pairs if k in seen or seen.add(k)}))
+    return out
+
+
+def check_unique_keys(data: object, where: str) -> None:
+    """Raise if `data` was parsed by `json_object` from an object that repeats a key."""
+    dups = getattr(data, "duplicate_keys", ())
+    if dups:
+        raise SchemaError(f"{where}: duplicate keys {list(dups)}, expected each key once")
+
+
+def located(where: str, error: CanvasError) -> SchemaError:
+    """`error` as a SchemaError at JSON path `where` ("layout.regions['cam']"): a message that
+    starts with a field name is joined to the path by '.', any other by ': '."""
+    msg = str(error)
+    if not where:
+        return SchemaError(msg)
+    return SchemaError(f"{where}.{msg}" if re.match(r"[\w\[\]'.]+:", msg) else f"{where}: {msg}")
+
+
+def is_finite_number(value: object) -> bool:
+    """True for a finite real number that is not a bool (an int too large for a float is not:
+    `math.isfinite(10**400)` raises OverflowError)."""
+    if not isinstance(value, Real) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def check_keys(data: object, required: set[str], optional: set[str], where: str) -> dict:
-    """Check a JSON object has exactly the required keys plus any of the optional ones."""
+    """Check a JSON object has exactly the required keys plus any of the optional ones, each
+    once."""
     if not isinstance(data, dict):
         raise SchemaError(f"{where}: got {type(data).__name__}, expected a JSON object")
+    check_unique_keys(data, where)
     unknown = set(data) - required - optional
     if unknown:
         raise SchemaError(

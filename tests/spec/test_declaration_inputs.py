@@ -93,6 +93,14 @@ def test_huge_field_rejected_before_packing():
         Field(spatial_shape=(10**4, 10**4, 10**4))
 
 
+def test_absurd_period_rejected_where_declared():
+    # real time t·period is an int64 tensor in the lowering: 10**30 used to fail there
+    with pytest.raises(FieldError, match=r"Field.period: got 10{30}, expected an int in \[1, 2147483647\]"):
+        Field(period=10**30)
+    with pytest.raises(RegionError, match=r"period: got 10{30}"):
+        RegionSpec(bounds=(0, 1, 0, 1, 0, 1), period=10**30)
+
+
 def test_fields_that_only_together_are_too_large_rejected_before_packing():
     # each field addresses fine, but T frames of all of them do not
     @dataclass

@@ -12,11 +12,9 @@ library lowers and dispatches, rather than a parallel graph that could drift fro
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
-from numbers import Real
 
-from canvas_engineering.errors import ProgramError, bad, check_int, check_keys
+from canvas_engineering.errors import ProgramError, bad, check_int, check_keys, is_finite_number
 from canvas_engineering.spec.compile_schema import BoundSchema, compile_schema
 from canvas_engineering.spec.fields import CARRIERS, FAMILIES, check_choice
 from canvas_engineering.spec.topology import CanvasTopology
@@ -109,7 +107,7 @@ class LearningSpec:
     def __post_init__(self) -> None:
         check_choice("LearningSpec.objective", self.objective, sorted(OBJECTIVES), ProgramError)
         s = self.lr_scale
-        if not isinstance(s, Real) or isinstance(s, bool) or not math.isfinite(s) or s < 0:
+        if not is_finite_number(s) or s < 0:
             raise bad("LearningSpec.lr_scale", s, "a finite number >= 0", ProgramError)
         object.__setattr__(self, "lr_scale", float(s))
 
@@ -146,7 +144,7 @@ class RegionProgram:
         object.__setattr__(self, "tags", tuple(self.tags))
         v = self.value
         if (self.compile_mode == "constant") != (v is not None) or v is not None and (
-                not isinstance(v, Real) or isinstance(v, bool) or not math.isfinite(v)):
+                not is_finite_number(v)):
             raise bad("RegionProgram.value", v, "a finite number exactly when compile_mode is "
                       f"'constant' (compile_mode={self.compile_mode!r})", ProgramError)
 

@@ -8,12 +8,18 @@ lives in `lowering.frame_edges`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import Enum
-from numbers import Integral, Real
+from numbers import Integral
 
-from canvas_engineering.errors import TopologyError, bad, check_keys
+from canvas_engineering.errors import (
+    CanvasError,
+    TopologyError,
+    bad,
+    check_keys,
+    is_finite_number,
+    located,
+)
 from canvas_engineering.spec.attention_types import check_attention_type
 
 
@@ -71,7 +77,7 @@ class Connection:
             if not isinstance(v, str) or not v:
                 raise bad(name, v, "a non-empty region name", TopologyError)
         w = self.weight
-        if not isinstance(w, Real) or isinstance(w, bool) or not math.isfinite(w) or w <= 0:
+        if not is_finite_number(w) or w <= 0:
             raise bad("weight", w, "a finite number > 0", TopologyError)
         object.__setattr__(self, "weight", float(w))
         object.__setattr__(self, "t_src", _offset(self.t_src, "t_src"))
@@ -101,9 +107,13 @@ class Connection:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "connection") -> Connection:
+        """A connection from its JSON object; any error is a SchemaError located at `where`."""
         check_keys(data, {"src", "dst"}, {"weight", "t_src", "t_dst", "fn", "temporal_fill",
                                           "interpolation_order"}, where)
-        return cls(**data)
+        try:
+            return cls(**data)
+        except CanvasError as e:
+            raise located(where, e) from e
 
 
 __all__ = ["Connection", "TemporalFill"]

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Real
 
-from canvas_engineering.errors import FieldError, bad, check_choice, check_int
+from canvas_engineering.errors import FieldError, bad, check_choice, check_int, is_finite_number
 from canvas_engineering.spec.attention_types import check_attention_type
-from canvas_engineering.spec.layout import check_positions
+from canvas_engineering.spec.layout import MAX_POSITIONS, check_positions
 
 # What a region *is* in the process layer (seed 000, "Typed process layer (v2)").
 FAMILIES: dict[str, str] = {
@@ -91,13 +90,15 @@ class Field:
             object.__setattr__(self, "w", shape[1])
         # check_int returns a Python int: numpy ints in, JSON-serialisable ints out
         object.__setattr__(self, "period", check_int("Field.period", self.period, 1, FieldError))
+        if self.period > MAX_POSITIONS:  # the bound RegionSpec.period has (real time in int64)
+            raise bad("Field.period", self.period, f"an int in [1, {MAX_POSITIONS}]", FieldError)
         if self.temporal_extent is not None:
             object.__setattr__(self, "temporal_extent", check_int(
                 "Field.temporal_extent", self.temporal_extent, 1, FieldError))
         if not isinstance(self.is_output, bool):
             raise bad("Field.is_output", self.is_output, "a bool", FieldError)
         lw = self.loss_weight
-        if not isinstance(lw, Real) or isinstance(lw, bool) or not math.isfinite(lw) or lw < 0:
+        if not is_finite_number(lw) or lw < 0:
             raise bad("Field.loss_weight", lw, "a finite number >= 0", FieldError)
         object.__setattr__(self, "loss_weight", float(lw))
         if self.attn is not None:

@@ -14,12 +14,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
 
-from canvas_engineering.errors import CanvasError, OverlapError, RegionError, bad, check_keys
+from canvas_engineering.errors import (
+    CanvasError,
+    OverlapError,
+    RegionError,
+    SchemaError,
+    bad,
+    check_keys,
+    check_unique_keys,
+    is_finite_number,
+    located,
+)
 from canvas_engineering.spec.attention_types import check_attention_type
 
 # The most positions one canvas may have: flat position indices must fit a signed 32-bit int,
@@ -40,6 +50,13 @@ def check_positions(field: str, n: int, cls: type[CanvasError]) -> None:
 def _slices(bounds: tuple[int, ...]) -> tuple[slice, ...]:
     """(t0, t1, h0, h1, …) → the slices that index that box in a (T, *spatial) array."""
     return tuple(slice(bounds[i], bounds[i + 1]) for i in range(0, len(bounds), 2))
+
+
+def _check_list(data: dict, key: str, where: str) -> None:
+    """A JSON array of ints is read as a tuple; refuse anything else before `tuple()` does (a
+    string would become its characters, a number a TypeError)."""
+    if not isinstance(data[key], list):
+        raise bad(f"{where}.{key}", data[key], "a JSON array of ints", SchemaError)
 
 
 def _is_int(x: object) -> bool:
@@ -82,13 +99,15 @@ class RegionSpec:
                 raise bad("bounds", tuple(b), f"0 <= lo < hi on axis {axis}, got ({lo}, {hi})",
                           RegionError)
         object.__setattr__(self, "bounds", tuple(int(x) for x in b))
-        if not _is_int(self.period) or self.period < 1:
-            raise bad("period", self.period, "an int >= 1", RegionError)
+        # real time t·period is an int64 tensor in the lowering; t and period both below 2**31
+        # keep the product below 2**62
+        if not _is_int(self.period) or not 1 <= self.period <= MAX_POSITIONS:
+            raise bad("period", self.period, f"an int in [1, {MAX_POSITIONS}]", RegionError)
         object.__setattr__(self, "period", int(self.period))
         if not isinstance(self.is_output, bool):
             raise bad("is_output", self.is_output, "a bool", RegionError)
         lw = self.loss_weight
-        if not isinstance(lw, Real) or isinstance(lw, bool) or not math.isfinite(lw) or lw < 0:
+        if not is_finite_number(lw) or lw < 0:
             raise bad("loss_weight", lw, "a finite number >= 0", RegionError)
         object.__setattr__(self, "loss_weight", float(lw))
         for name in ("semantic_type", "embedding_model"):
@@ -100,7 +119,7 @@ class RegionSpec:
             if isinstance(e, torch.Tensor | np.ndarray):
                 e = e.tolist()
             ok = isinstance(e, (tuple, list)) and len(e) > 0 and all(
-                isinstance(x, Real) and not isinstance(x, bool) and math.isfinite(x) for x in e)
+                is_finite_number(x) for x in e)
             if not ok:
                 raise bad("semantic_embedding", e, "a non-empty sequence of finite floats",
                           RegionError)
@@ -153,10 +172,15 @@ class RegionSpec:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "region") -> RegionSpec:
+        """A region from its JSON object; any error is a SchemaError located at `where`."""
         keys = {"period", "is_output", "loss_weight", "semantic_type", "semantic_embedding",
                 "embedding_model", "default_attn"}
         check_keys(data, {"bounds"}, keys, where)
-        return cls(**{**data, "bounds": tuple(data["bounds"])})
+        _check_list(data, "bounds", where)
+        try:
+            return cls(**{**data, "bounds": tuple(data["bounds"])})
+        except CanvasError as e:
+            raise located(where, e) from e
 
 
 @dataclass(frozen=True)
@@ -242,14 +266,20 @@ class CanvasLayout:
         return spec
 
     def _check_no_overlap(self) -> None:
-        # Paint an occupancy count per position: linear in positions and regions, so a fleet of
-        # thousands of regions is checked as fast as a handful.
-        occupancy = np.zeros(self.shape, dtype=np.int32)
+        # Paint an occupancy count per cell of the grid that the region bounds cut each axis
+        # into (at most one cell per position): linear in cells and regions, so a fleet of
+        # thousands of regions is checked as fast as a handful, and a huge canvas with a few
+        # regions allocates a few cells, not one counter per position.
+        cuts = [np.unique([0, size, *(b for s in self.regions.values() for b in s.axis_bounds[a])])
+                for a, size in enumerate(self.shape)]  # per axis, sorted cell boundaries
+        occupancy = np.zeros([len(c) - 1 for c in cuts], dtype=np.int32)
         for spec in self.regions.values():
-            occupancy[spec.slices] += 1
+            occupancy[tuple(slice(*np.searchsorted(c, ab)) for c, ab in
+                            zip(cuts, spec.axis_bounds))] += 1
         if occupancy.max(initial=0) <= 1:
             return
-        where = tuple(int(c) for c in np.unravel_index(np.argmax(occupancy > 1), self.shape))
+        cell = np.unravel_index(np.argmax(occupancy > 1), occupancy.shape)
+        where = tuple(int(c[i]) for c, i in zip(cuts, cell))  # the cell's first position
         a, b = [n for n, s in self.regions.items()
                 if all(lo <= c < hi for c, (lo, hi) in zip(where, s.axis_bounds))][:2]
         raise OverlapError(
@@ -376,10 +406,17 @@ class CanvasLayout:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "layout") -> CanvasLayout:
+        """A layout from its JSON object; any error is a SchemaError located at `where`."""
         check_keys(data, {"T", "spatial_shape", "regions"},
                    {"d_model", "t_current", "allow_overlap"}, where)
         if not isinstance(data["regions"], dict):
-            raise CanvasError(f"{where}.regions: got {data['regions']!r}, expected an object")
+            raise bad(f"{where}.regions", data["regions"], "a JSON object", SchemaError)
+        check_unique_keys(data["regions"], f"{where}.regions")
+        _check_list(data, "spatial_shape", where)
         regions = {n: RegionSpec.from_dict(s, f"{where}.regions[{n!r}]")
                    for n, s in data["regions"].items()}
-        return cls(**{**data, "spatial_shape": tuple(data["spatial_shape"]), "regions": regions})
+        try:
+            return cls(**{**data, "spatial_shape": tuple(data["spatial_shape"]),
+                          "regions": regions})
+        except CanvasError as e:
+            raise located(where, e) from e

@@ -12,12 +12,26 @@ import os
 from dataclasses import dataclass, field
 
 from canvas_engineering.atomic import atomic_write
-from canvas_engineering.errors import RegionError, SchemaError, bad, check_keys
+from canvas_engineering.errors import (
+    CanvasError,
+    RegionError,
+    SchemaError,
+    TopologyError,
+    bad,
+    check_keys,
+    check_unique_keys,
+    json_object,
+    located,
+)
 from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
 from canvas_engineering.spec.topology import CanvasTopology
 
 FORMAT = "canvas-engineering/schema"
 FORMAT_VERSION = 1
+# Deepest JSON nesting a schema file may have. The schema itself needs 5 levels (schema, layout,
+# regions, region, bounds); the rest is room for metadata. Far deeper input is refused before
+# anything recurses over it (json.dumps of the metadata would raise RecursionError).
+MAX_JSON_DEPTH = 64
 
 
 def transfer_distance(a: RegionSpec, b: RegionSpec) -> float:
@@ -37,6 +51,38 @@ def transfer_distance(a: RegionSpec, b: RegionSpec) -> float:
     return 1.0 - sum(x * y for x, y in zip(ea, eb)) / (na * nb)
 
 
+def _depth(data: object) -> int:
+    """Nesting depth of parsed JSON (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, d = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, d)
+            stack += [(v, d + 1) for v in (node.values() if isinstance(node, dict) else node)]
+    return deepest
+
+
+def _parse(raw: bytes) -> object:
+    """Strict JSON from file bytes: UTF-8, no repeated keys (see `json_object`), integers of at
+    most Python's 4300 digits, at most MAX_JSON_DEPTH levels. Raises SchemaError."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SchemaError(f"not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); "
+                          "expected a UTF-8 JSON file") from None
+    try:
+        data = json.loads(text, object_pairs_hook=json_object)
+    except RecursionError:
+        raise SchemaError("not valid JSON (nested too deeply for the parser); expected at "
+                          f"most {MAX_JSON_DEPTH} levels") from None
+    except ValueError as e:  # JSONDecodeError, or an integer with too many digits
+        raise SchemaError(f"not valid JSON ({e})") from None
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise SchemaError(f"JSON nested {_depth(data)} levels deep, expected at most "
+                          f"{MAX_JSON_DEPTH} (MAX_JSON_DEPTH)")
+    return data
+
+
 @dataclass(frozen=True)
 class CanvasSchema:
     """The complete type signature of a canvas model: geometry, semantics, connectivity."""
@@ -54,10 +100,14 @@ class CanvasSchema:
             raise bad("metadata", self.metadata, "a JSON-serialisable dict", SchemaError)
         try:
             json.dumps(self.metadata)
-        except (TypeError, ValueError) as e:
-            raise bad("metadata", self.metadata, f"JSON-serialisable values ({e})",
+        except (TypeError, ValueError, RecursionError) as e:
+            raise bad("metadata", type(self.metadata).__name__,
+                      f"a dict of JSON-serialisable values ({type(e).__name__}: {e})",
                       SchemaError) from None
-        self.topology.validate(self.layout)
+        try:
+            self.topology.validate(self.layout)
+        except TopologyError as e:  # say which half of the schema holds the connection
+            raise TopologyError(f"topology.{e}") from None
 
     def compatible_regions(self, other: CanvasSchema, threshold: float = 0.3
                            ) -> list[tuple[str, str, float]]:
@@ -84,14 +134,21 @@ class CanvasSchema:
 
     @classmethod
     def from_dict(cls, data: dict) -> CanvasSchema:
+        """A schema from its JSON object (`to_dict`); every error is a SchemaError naming the
+        region or connection (by index) and the key."""
         check_keys(data, {"format", "format_version", "layout", "topology"}, {"metadata"}, "schema")
         if data["format"] != FORMAT:
             raise bad("schema.format", data["format"], repr(FORMAT), SchemaError)
-        if data["format_version"] != FORMAT_VERSION:
+        if type(data["format_version"]) is not int or data["format_version"] != FORMAT_VERSION:
             raise bad("schema.format_version", data["format_version"], str(FORMAT_VERSION),
                       SchemaError)
-        return cls(CanvasLayout.from_dict(data["layout"]),
-                   CanvasTopology.from_dict(data["topology"]), data.get("metadata", {}))
+        check_unique_keys(data.get("metadata"), "metadata")
+        layout = CanvasLayout.from_dict(data["layout"])
+        topology = CanvasTopology.from_dict(data["topology"])
+        try:
+            return cls(layout, topology, data.get("metadata", {}))
+        except CanvasError as e:
+            raise located("", e) from e
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Write the schema as indented JSON, atomically (no half-written file on failure)."""
@@ -103,9 +160,11 @@ class CanvasSchema:
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> CanvasSchema:
-        with open(path) as f:
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise SchemaError(f"{path}: not valid JSON ({e})") from None
-        return cls.from_dict(data)
+        """Read a schema file. A bad file raises SchemaError naming the file (and, inside it,
+        the region or connection and the key); a missing or unreadable one raises OSError."""
+        with open(path, "rb") as f:
+            raw = f.read()
+        try:
+            return cls.from_dict(_parse(raw))
+        except SchemaError as e:
+            raise SchemaError(f"{path}: {e}") from e

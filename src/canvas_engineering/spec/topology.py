@@ -12,7 +12,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from canvas_engineering.errors import TopologyError, bad, check_keys
+from canvas_engineering.errors import SchemaError, TopologyError, bad, check_keys
 from canvas_engineering.spec.attention_types import DEFAULT_ATTENTION
 from canvas_engineering.spec.connection import Connection
 
@@ -179,6 +179,6 @@ class CanvasTopology:
     def from_dict(cls, data: dict, where: str = "topology") -> CanvasTopology:
         check_keys(data, {"connections"}, set(), where)
         if not isinstance(data["connections"], list):
-            raise bad(f"{where}.connections", data["connections"], "a list", TopologyError)
+            raise bad(f"{where}.connections", data["connections"], "a JSON array", SchemaError)
         return cls([Connection.from_dict(c, f"{where}.connections[{i}]")
                     for i, c in enumerate(data["connections"])])
