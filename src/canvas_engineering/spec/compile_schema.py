@@ -277,6 +277,20 @@ class _Walker:
         return elems
 
 
+def _frames(path: str, f: Field, T: int) -> int:
+    """Canvas frames of a compiled field: its temporal_extent, else every frame its period can
+    use. Canvas frame t of a period-p region lives at real time t·p (layout.py), so only the
+    ceil(T / p) frames with t·p < T fall inside a T-frame canvas."""
+    usable = -(-T // f.period)
+    if f.temporal_extent is None:
+        return usable
+    if f.temporal_extent > usable:
+        limit = f"T={T}" if f.period == 1 else f"{usable} (ceil(T / period) = ceil({T} / " \
+            f"{f.period}), the frames whose real time t·period falls inside the canvas)"
+        raise bad(f"{path}.temporal_extent", f.temporal_extent, f"<= {limit}", FieldError)
+    return f.temporal_extent
+
+
 def _check_canvas_size(shapes: list[tuple[int, ...]], T: int,
                        spatial_shape: tuple[int, ...] | None) -> None:
     """Refuse, before packing, fields that no addressable canvas can hold.
@@ -307,33 +321,38 @@ def compile_schema(root: object, T: int = 1, d_model: int = 256, *, connectivity
         connectivity: a `ConnectivityPolicy` (or an intra policy name, or a dict of its fields);
             an object's `__connectivity__` overrides it for that entity.
         layout_strategy: how fields are packed (`LayoutStrategy`).
-        H, W / spatial_shape: a fixed canvas size (default: the smallest the packing finds).
+        H, W / spatial_shape: a fixed canvas size (default: the smallest the packing finds, of
+            the highest field rank, so 1-D fields give a 1-D canvas).
+
+    A field spans `temporal_extent` canvas frames, or, by default, the ceil(T / period) frames
+    whose real time t·period falls inside the canvas.
     """
     policy = ConnectivityPolicy.parse(connectivity)
     if not _is_entity(root):
         raise bad("root", type(root).__name__, "a dataclass or object holding Fields", FieldError)
     walker = _Walker(policy)
     tree = walker.entity(root, "", None)
-    explicit = [f for f in walker.fields.values() if isinstance(f, Field)]
-    rank = max([f.rank for f in explicit] + [2 if spatial_shape is None else len(spatial_shape)])
-    default = Field(spatial_shape=(1,) * rank, is_output=False)
-    fields = {p: default if f is _DEFAULT_COARSE else f for p, f in walker.fields.items()}
-
-    T = check_int("T", T, 1, FieldError)
-    for p, f in fields.items():
-        if f.temporal_extent is not None and f.temporal_extent > T:
-            raise bad(f"{p}.temporal_extent", f.temporal_extent, f"<= T={T}", FieldError)
     if spatial_shape is None and (H is not None or W is not None):
         if H is None or W is None:
             raise bad("H, W", (H, W), "both given, or neither", FieldError)
         spatial_shape = (H, W)
+    # The canvas has the rank of its highest-rank field (1-D fields: a 1-D canvas) unless a
+    # canvas shape is given; default coarse fields take that rank (2, the seed's H × W, when
+    # nothing else says).
+    ranks = [f.rank for f in walker.fields.values() if isinstance(f, Field)]
+    rank = max(ranks + ([] if spatial_shape is None else [len(spatial_shape)]), default=2)
+    default = Field(spatial_shape=(1,) * rank, is_output=False)
+    fields = {p: default if f is _DEFAULT_COARSE else f for p, f in walker.fields.items()}
+
+    T = check_int("T", T, 1, FieldError)
+    frames = {p: _frames(p, f, T) for p, f in fields.items()}
     _check_canvas_size([f.spatial_shape for f in fields.values()], T, spatial_shape)
     offsets, canvas = pack([f.spatial_shape for f in fields.values()], layout_strategy,
                            spatial_shape)
     regions = {}
     for (p, f), off in zip(fields.items(), offsets):
         shape = (1,) * (len(canvas) - f.rank) + f.spatial_shape
-        bounds = (0, f.temporal_extent or T)
+        bounds = (0, frames[p])
         for lo, n in zip(off, shape):
             bounds += (lo, lo + n)
         regions[p] = RegionSpec(bounds=bounds, period=f.period, is_output=f.is_output,

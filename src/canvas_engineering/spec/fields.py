@@ -48,7 +48,8 @@ class Field:
         loss_weight: relative loss weight (>= 0).
         attn: default attention type of connections this region starts (`default_attn`).
         semantic_type: human-readable modality description.
-        temporal_extent: canvas frames the region spans, from frame 0 (None: all T).
+        temporal_extent: canvas frames the region spans, from frame 0 (None: every frame its
+            period can use, ceil(T / period); canvas frame t lives at real time t·period).
         family: process family (observation, state, memory, residual, action) or None.
         carrier: process carrier (deterministic, diffusive, filter, memory, residual) or None.
         tags: free-form labels (e.g. ("belief",)).

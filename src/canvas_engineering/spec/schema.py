@@ -85,17 +85,25 @@ def _parse(raw: bytes) -> object:
 
 @dataclass(frozen=True)
 class CanvasSchema:
-    """The complete type signature of a canvas model: geometry, semantics, connectivity."""
+    """The complete type signature of a canvas model: geometry, semantics, connectivity.
+
+    `topology` may be omitted (seed 000 declares it optional): a schema without one has every
+    region attend to every region, itself included, at all frames — `CanvasTopology.dense(
+    layout)`, a standard transformer over the regions' positions. The default is written out
+    here, so `schema.topology` and the JSON file always name every connection.
+    """
 
     layout: CanvasLayout
-    topology: CanvasTopology
+    topology: CanvasTopology | None = None
     metadata: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.layout, CanvasLayout):
             raise bad("layout", self.layout, "a CanvasLayout", SchemaError)
+        if self.topology is None:
+            object.__setattr__(self, "topology", CanvasTopology.dense(self.layout))
         if not isinstance(self.topology, CanvasTopology):
-            raise bad("topology", self.topology, "a CanvasTopology", SchemaError)
+            raise bad("topology", self.topology, "a CanvasTopology or None (dense)", SchemaError)
         if not isinstance(self.metadata, dict):
             raise bad("metadata", self.metadata, "a JSON-serialisable dict", SchemaError)
         try:
