@@ -199,15 +199,16 @@ class CanvasWorldModel(nn.Module):
                           f"{layout.region_size(name)} (built for another layout)")
         D = config.d_model
         self.layout, self.config, self.codecs = layout, config, dict(codecs)
+        wide = dataclasses.replace(layout, d_model=D)  # the layout at the backbone's width
         # 1. canvas and per-region encoders / decoders
-        self.canvas = SpatiotemporalCanvas(dataclasses.replace(layout, d_model=D))
+        self.canvas = SpatiotemporalCanvas(wide)
         self.encoders = nn.ModuleDict({r: nn.Linear(c.position_dim, D) for r, c in codecs.items()})
         self.decoders = nn.ModuleDict({r: nn.Linear(D, c.position_dim) for r, c in codecs.items()})
         # 2. timestep conditioning
         self.t_embedder = TimestepEmbedder(D, config.freq_dim)
         # 3. looped blocks; 4. final AdaLN
         self.blocks = nn.ModuleList(
-            LoopedBlockWrapper(CanvasDiTBlock(layout, topology, config), dim=D,
+            LoopedBlockWrapper(CanvasDiTBlock(wide, topology, config), dim=D,
                                max_loops=config.loops, gate=config.gate,
                                checkpoint=config.checkpoint)
             for _ in range(config.n_blocks))

@@ -84,7 +84,7 @@ class AttentionDispatcher(nn.Module):
 
     Args:
         topology, layout: the declaration; the topology is validated against the layout.
-        d_model, n_heads: width and heads of every attention module.
+        d_model, n_heads: width (must equal `layout.d_model`) and heads of every module.
         share_params: one module per attention type (True) or per connection (False).
         options: per-type keyword options for `create_attention`, e.g. {"perceiver":
             {"n_latents": 4}}; keys must be types the topology uses.
@@ -108,6 +108,8 @@ class AttentionDispatcher(nn.Module):
             raise bad("topology", type(topology).__name__, "a CanvasTopology")
         if not isinstance(layout, CanvasLayout):
             raise bad("layout", type(layout).__name__, "a CanvasLayout")
+        if d_model != layout.d_model:  # x is (B, N, layout.d_model): modules must match it
+            raise bad("d_model", d_model, f"the layout's d_model={layout.d_model}")
         topology.validate(layout)
         self.layout, self.topology = layout, topology
         self.d_model, self.n_heads, self.backend = int(d_model), int(n_heads), backend
