@@ -119,7 +119,12 @@ class SpatiotemporalCanvas(nn.Module):
 
     def place(self, canvas: torch.Tensor, embeddings: torch.Tensor, region: str) -> torch.Tensor:
         """Write `embeddings` (B, n, D) — or (B, *region shape, D) — into a region, adding the
-        region's structure embedding. Returns a new canvas (B, N, D); the input is unchanged."""
+        structure embedding of its positions (positional + modality + period, as `create_empty`
+        gives every position). Returns a new canvas (B, N, D); the input is unchanged.
+
+        `BoundField.place(canvas, values, canvas_module=self)` is this same call; without a
+        module a BoundField has no structure to add and writes `values` as given.
+        """
         self._check(canvas)
         spec = self.layout.region_spec(region)
         n, D = spec.num_positions, self.layout.d_model

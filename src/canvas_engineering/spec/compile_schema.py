@@ -75,9 +75,24 @@ class BoundField:
         out = canvas[:, self.indices.to(canvas.device)]  # (B, n, D)
         return out.reshape(canvas.shape[0], *self.shape, -1) if grid else out
 
-    def place(self, canvas: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        """A copy of `canvas` (B, N, D) with the region set to `values`, given as (B, n, D) or
-        (B, frames, *spatial, D). A size mismatch raises (no silent truncation or padding)."""
+    def place(self, canvas: torch.Tensor, values: torch.Tensor, *,
+              canvas_module=None) -> torch.Tensor:
+        """A copy of `canvas` (B, N, D) with the region's positions set to `values`, given as
+        (B, n, D) or (B, frames, *spatial, D), plus the structure embedding of those positions.
+
+        Placing means one thing everywhere: content + structure. The structure (positional,
+        modality, period) is learned, so it lives in a `SpatiotemporalCanvas` (`nn/`); pass it
+        as `canvas_module` and this is exactly `canvas_module.place(canvas, values, path)`.
+        Without one there is no structure to add, and `values` are written as given (what a
+        state update needs: `extract(place(c, v)) == v`). A size mismatch raises (no silent
+        truncation or padding).
+        """
+        if canvas_module is not None:
+            theirs = getattr(canvas_module, "layout", None)
+            if theirs is not self.layout and theirs != self.layout:
+                raise bad(f"{self.path}: canvas_module", type(canvas_module).__name__,
+                          "a SpatiotemporalCanvas of this field's layout", PlacementError)
+            return canvas_module.place(canvas, values, self.path)
         self._check_canvas(canvas)
         b, d = canvas.shape[0], canvas.shape[2]
         ok = isinstance(values, torch.Tensor) and tuple(values.shape) in (
