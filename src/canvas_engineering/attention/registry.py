@@ -9,6 +9,7 @@ builds one.
 from __future__ import annotations
 
 import importlib
+import inspect
 
 from torch import nn
 
@@ -16,6 +17,27 @@ from canvas_engineering.errors import AttentionTypeError
 from canvas_engineering.spec.attention_types import ATTENTION_TYPES, declare_attention_type
 
 _REGISTRY: dict[str, type[nn.Module]] = {}
+_INIT = "__init__(self, d_model, n_heads, **options)"
+_FORWARD = "forward(self, x_q, x_kv, *, q_coords=None, kv_coords=None, kv_mask=None, beta=1.0)"
+
+
+def _check_convention(cls: type[nn.Module]) -> None:
+    """Raise unless `cls` can be built as `create_attention` builds it and called as the
+    dispatcher calls it, so a wrong signature fails where it is registered, not at the first
+    forward pass. A signature Python cannot read is not judged."""
+    for method, args, kwargs, expected in (
+            ("__init__", (None, 8, 2), {}, _INIT),
+            ("forward", (None, None, None),
+             {"q_coords": None, "kv_coords": None, "kv_mask": None, "beta": 1.0}, _FORWARD)):
+        try:
+            sig = inspect.signature(getattr(cls, method))
+        except (TypeError, ValueError):
+            continue
+        try:
+            sig.bind(*args, **kwargs)
+        except TypeError as e:
+            raise AttentionTypeError(f"{cls.__qualname__}.{method}: got {method}{sig} ({e}), "
+                                     f"expected {expected}") from None
 
 
 def register_attention(name: str, cls: type[nn.Module] | None = None, *, replace: bool = False,
@@ -25,6 +47,7 @@ def register_attention(name: str, cls: type[nn.Module] | None = None, *, replace
     The class must follow the calling convention of `canvas_engineering.attention`:
     `cls(d_model, n_heads, **options)` and
     `forward(x_q, x_kv, *, q_coords=None, kv_coords=None, kv_mask=None, beta=1.0)`.
+    Both signatures are checked here (AttentionTypeError), not at the first dispatch.
     Registering a name that already holds a different class raises unless `replace=True`.
     """
     if cls is None:
@@ -37,6 +60,7 @@ def register_attention(name: str, cls: type[nn.Module] | None = None, *, replace
         raise AttentionTypeError(f"name: got {name!r}, expected an identifier-like string")
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise AttentionTypeError(f"cls: got {cls!r}, expected a subclass of torch.nn.Module")
+    _check_convention(cls)
     old = _REGISTRY.get(name)
     if old is not None and old is not cls and not replace:
         raise AttentionTypeError(
