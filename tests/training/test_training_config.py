@@ -60,3 +60,26 @@ def test_unknown_backbone_is_named():
 
     with pytest.raises(ValueError, match=r"backbone: got 'dit'.*scratch"):
         build(TrainConfig(backbone="dit", train_episodes=4))
+
+
+def test_the_model_and_its_noise_do_not_depend_on_the_order_regions_are_listed():
+    """A config read back from JSON lists regions sorted; the run it resumes listed them in the
+    canvas's order. Both must build the same parameters in the same order (the optimizer's
+    state is keyed by that order) and draw the same noise."""
+    import torch
+
+    from canvas_engineering.training.batches import collate, draw_noise, to_positions
+    from canvas_engineering.training.loop import build
+
+    listed = TrainConfig(train_episodes=4, regions={"visual": "video", "action": "action",
+                                                    "reward": "reward"})
+    shuffled = listed.replace(regions={"reward": "reward", "action": "action",
+                                       "visual": "video"})
+    a, b = build(listed), build(shuffled)
+    shapes = [(k, tuple(v.shape)) for k, v in a.model.named_parameters()]
+    assert shapes == [(k, tuple(v.shape)) for k, v in b.model.named_parameters()]
+    clip = collate(a.train_set, torch.arange(2))
+    noise = [draw_noise(to_positions(clip, r.layout, r.codecs, r.config.regions), 0, 0,
+                        torch.arange(2))[1] for r in (a, b)]
+    for region in noise[0]:
+        assert torch.equal(noise[0][region], noise[1][region]), region

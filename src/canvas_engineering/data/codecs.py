@@ -158,11 +158,16 @@ CODECS: dict[str, type[RegionCodec]] = {"video": VideoCodec, "vector": VectorCod
 
 
 def make_codecs(layout: CanvasLayout, specs: dict[str, dict]) -> dict[str, RegionCodec]:
-    """Build codecs from `{region: {"kind": "video" | "vector", **options}}`."""
+    """Build codecs from `{region: {"kind": "video" | "vector", **options}}`, in the layout's
+    region order."""
     if not isinstance(specs, dict):
         raise bad("codec specs", type(specs).__name__, "a dict of region -> {'kind': ..., ...}")
     codecs = {}
-    for region, spec in specs.items():
+    # In the layout's region order, whatever order `specs` lists them in: a model's parameter
+    # order (which its optimizer state is keyed by) and the noise drawn per region follow it.
+    rank = {name: i for i, name in enumerate(layout.region_names)}
+    for region in sorted(specs, key=lambda r: rank.get(r, len(rank))):
+        spec = specs[region]
         if not isinstance(spec, dict) or "kind" not in spec:
             raise bad(f"codec spec of {region!r}", spec, "a dict with a 'kind' key")
         options = {k: v for k, v in spec.items() if k != "kind"}
