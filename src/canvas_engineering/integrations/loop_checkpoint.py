@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import torch
 from torch import nn
@@ -62,7 +63,17 @@ def write_safetensors(path, tensors: dict[str, torch.Tensor], metadata: dict[str
     """Write `tensors` to `path` as safetensors, atomically: a temporary file in the same
     directory, flushed to disk, then moved into place. A crash leaves the old file or none."""
     st = _safetensors()
-    atomic_write(path, lambda tmp: st.save_file(tensors, tmp, metadata=metadata))
+
+    def write(tmp: str) -> None:
+        try:
+            st.save_file(tensors, tmp, metadata=metadata)
+        except Exception as e:  # safetensors reports the OS's error as text: "(os error 28)"
+            code = re.search(r"os error (\d+)", str(e))
+            if code is None:
+                raise
+            raise OSError(int(code.group(1)), os.strerror(int(code.group(1)))) from None
+
+    atomic_write(path, write)
 
 
 def load_loop_checkpoint(path, looped_blocks, action_head: nn.Module | None = None) -> dict:
