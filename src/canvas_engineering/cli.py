@@ -1,11 +1,14 @@
 """The `canvas-engineering` command-line tool. Thin: it calls the library and prints.
 
     canvas-engineering                 # train the built-in robot canvas (the default job)
-    canvas-engineering train [--config run.json] [--resume] [--key=value ...]
-    canvas-engineering evaluate --run runs/robot
-    canvas-engineering sample --run runs/robot
+    canvas-engineering train [--config run.json] [--resume | --checkpoint FILE] [--key=value ...]
+    canvas-engineering evaluate --run runs/robot [--checkpoint FILE]
+    canvas-engineering sample --run runs/robot [--checkpoint FILE] [--episodes N]
     canvas-engineering report [--out DIR] [--canvas robot]   # region maps, densities, pictures
     canvas-engineering inspect schema.json
+
+Bad input ends with one line on stderr, "error: ...", and exit status 2; --debug shows the
+traceback instead.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ def _train(args, overrides: list[str]) -> int:
 
     config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
     config = config.with_overrides(overrides)
-    summary = train(config, resume=args.resume, progress=not args.no_progress)
+    summary = train(config, resume=args.resume, checkpoint=args.checkpoint,
+                    progress=not args.no_progress)
     if "eval" in summary:  # the main process evaluated the run
         print_summary(summary, config.sample_steps)
         print("plots: " + ", ".join(str(p) for p in draw_run(config.out)))
@@ -38,7 +42,7 @@ def _evaluate(args) -> int:
     from canvas_engineering.training.report import finish
     from canvas_engineering.viz.run_report import draw_run, print_summary
 
-    run, step = load_run(args.run)
+    run, step = load_run(args.run, args.checkpoint)
     print(f"{args.run}: checkpoint at step {step}")
     summary, examples = finish(run, run.model, Path(args.run))
     print_summary(summary, run.config.sample_steps)
@@ -52,7 +56,7 @@ def _sample(args) -> int:
     from canvas_engineering.viz.run_plots import actions, filmstrip
     from canvas_engineering.viz.run_report import sample_examples
 
-    run, _ = load_run(args.run)
+    run, _ = load_run(args.run, args.checkpoint)
     examples = sample_examples(run, args.episodes, args.seed)
     for path in (filmstrip(Path(args.run), run, examples), actions(Path(args.run), run, examples)):
         if path is not None:
@@ -63,26 +67,36 @@ def _sample(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="canvas-engineering", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command")
-    tr = sub.add_parser("train", help="train a canvas world model (the default command); "
+
+    def add(name: str, **kw) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kw)
+
+    tr = add("train", help="train a canvas world model (the default command); "
                         "override any config key with --key=value")
     tr.add_argument("--config", type=Path, help="a JSON file of TrainConfig fields")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
+    tr.add_argument("--checkpoint", type=Path, help="continue the run from this checkpoint "
+                    "(an older one, when the newest is damaged)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
-    ev = sub.add_parser("evaluate", help="held-out evaluation of a run against baselines")
-    ev.add_argument("--run", required=True, help="run directory")
+    ev = add("evaluate", help="held-out evaluation of a run against baselines")
+    ev.add_argument("--run", required=True, type=Path, help="run directory")
+    ev.add_argument("--checkpoint", type=Path, help="this checkpoint instead of the newest")
     ev.add_argument("--no-plots", action="store_true")
-    sa = sub.add_parser("sample", help="roll out held-out episodes and draw them")
-    sa.add_argument("--run", required=True, help="run directory")
-    sa.add_argument("--episodes", type=int, default=3)
-    sa.add_argument("--seed", type=int, default=0)
-    rep = sub.add_parser("report", help="region maps, mask densities and pictures of the "
+    sa = add("sample", help="roll out held-out episodes and draw them")
+    sa.add_argument("--run", required=True, type=Path, help="run directory")
+    sa.add_argument("--checkpoint", type=Path, help="this checkpoint instead of the newest")
+    sa.add_argument("--episodes", type=_count(1), default=3, help="held-out episodes to draw")
+    sa.add_argument("--seed", type=_count(0), default=0)
+    rep = add("report", help="region maps, mask densities and pictures of the "
                                         "built-in canvases")
     rep.add_argument("--canvas", choices=sorted(PRESETS), action="append",
                      help="only this built-in canvas (repeatable; default: all)")
     rep.add_argument("--out", type=Path, default=Path("canvas_out"),
                      help="directory for the PNG pictures (default: canvas_out)")
-    ins = sub.add_parser("inspect", help="report on a schema JSON file")
+    ins = add("inspect", help="report on a schema JSON file")
     ins.add_argument("path", type=Path)
     ins.add_argument("--out", type=Path, default=None, help="directory for a PNG picture")
 
@@ -103,12 +117,33 @@ def main(argv: list[str] | None = None) -> int:
             schema = CanvasSchema.from_json(args.path)
             report(schema, args.path.stem, args.out)
             return 0
-    except (OSError, ValueError) as e:
+        for name in args.canvas or list(PRESETS):
+            report(PRESETS[name](), name, args.out)
+        return 0
+    except (OSError, ValueError, ImportError) as e:  # every CanvasError is a ValueError
+        if args.debug:
+            raise
         print(f"error: {e}", file=sys.stderr)
         return 2
-    for name in args.canvas or list(PRESETS):
-        report(PRESETS[name](), name, args.out)
-    return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _count(least: int):
+    """An argparse type: an int >= `least`, refused with the value and the bound."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"got {text!r}, expected an int >= {least}") \
+                from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"got {value}, expected an int >= {least}")
+        return value
+
+    return parse
 
 
 if __name__ == "__main__":

@@ -11,9 +11,10 @@ as one process with batch B (up to floating-point reduction order).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -37,8 +38,12 @@ from canvas_engineering.training.config import ConfigError, TrainConfig
 from canvas_engineering.training.diffusion import CanvasDiffusion
 from canvas_engineering.training.run_files import (
     RunError,
+    append_metrics,
+    differences,
+    identity,
     latest_checkpoint,
-    load_checkpoint,
+    load_latest,
+    run_lock,
     save_checkpoint,
     truncate_metrics,
 )
@@ -80,6 +85,10 @@ def build(config: TrainConfig) -> Run:
     return Run(config, schema.layout, schema.topology, train_set, codecs, model, diffusion)
 
 
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
 def learning_rate(config: TrainConfig, step: int) -> float:
     """Linear warm-up, then cosine decay to a tenth of the peak."""
     if step < config.warmup:
@@ -88,13 +97,18 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
-          evaluate_at_end: bool = True, return_model: bool = False):
+def train(config: TrainConfig, *, resume: bool = False, checkpoint: str | Path | None = None,
+          progress: bool = True, evaluate_at_end: bool = True, return_model: bool = False):
     """Train (or resume) the run in `config.out`; returns the final summary (and the trained,
-    unwrapped model of this process when `return_model`)."""
+    unwrapped model of this process when `return_model`).
+
+    `resume` continues from the newest checkpoint, `checkpoint` from the one given. One process
+    (launch) at a time trains in a directory. A loss or parameter that stops being finite ends
+    the run with a `RunError` naming the step; the checkpoints already written stay as they
+    were.
+    """
     try:
         from accelerate import Accelerator, DistributedDataParallelKwargs
-        from tqdm.auto import tqdm
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("training needs accelerate and tqdm: pip install "
                           "'canvas-engineering[train]'") from e
@@ -104,35 +118,66 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
     acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision,
                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     run_dir = Path(config.out)
-    r = build(config)
-    optimizer = torch.optim.AdamW(r.model.parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay)
-    start = 0
-    ckpt = latest_checkpoint(run_dir)
-    if resume and ckpt is not None:
-        saved = json.loads((run_dir / "config.json").read_text())
-        if saved != json.loads(config.to_json()):
-            raise RunError(f"{run_dir}: --resume with a different config than the run's "
-                           "config.json; resume with the same settings")
-        start = load_checkpoint(ckpt, r.model, optimizer)
-        for orphan in ckpt.parent.glob("*.tmp"):  # a write the kill interrupted; never loaded
-            orphan.unlink(missing_ok=True)
-    elif ckpt is not None:
-        raise RunError(f"{run_dir} already holds checkpoints: pass --resume to continue it, "
-                       "or choose another --out")
+    with run_lock(run_dir) if acc.is_main_process else contextlib.nullcontext():
+        r = build(config)
+        optimizer = make_optimizer(r.model, config)
+        start = _restore(run_dir, r, optimizer, resume or checkpoint is not None, checkpoint)
+        if acc.is_main_process:
+            atomic_write_text(run_dir / "config.json", config.to_json())
+            truncate_metrics(run_dir, start, notice=_notice)
+        model, optimizer = acc.prepare(r.model, optimizer)
+        began = time.perf_counter()
+        _steps(acc, r, model, optimizer, start, run_dir, progress)
+        summary = {"steps": config.steps, "train_seconds": round(time.perf_counter() - began, 1)}
+        if acc.is_main_process and evaluate_at_end:
+            from canvas_engineering.training.report import finish
+
+            summary.update(finish(r, acc.unwrap_model(model), run_dir)[0])
+        acc.wait_for_everyone()
+    return (summary, acc.unwrap_model(model)) if return_model else summary
+
+
+def _notice(message: str) -> None:
+    print(f"notice: {message}", file=sys.stderr)
+
+
+def _restore(run_dir: Path, r: Run, optimizer, resume: bool, checkpoint) -> int:
+    """The step to start from: 0 for a new run, else the resumed checkpoint's step."""
+    config = r.config
+    if not resume:
+        if latest_checkpoint(run_dir) is not None:
+            raise RunError(f"{run_dir} already holds checkpoints: pass --resume to continue "
+                           "it, or choose another --out")
+        return 0
+    if checkpoint is None and latest_checkpoint(run_dir) is None:
+        return 0  # nothing to resume yet: start the run
+    try:
+        saved = identity((run_dir / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise RunError(f"{run_dir / 'config.json'}: cannot read the run's config ({e})") from None
+    diff = differences(saved, identity(config.to_json()))
+    if diff:
+        raise RunError(f"{run_dir}: --resume with settings that differ from the run's "
+                       f"config.json ({diff}); resume with the run's settings")
+    start = load_latest(run_dir, r.model, config.to_json(), optimizer, checkpoint)
+    for orphan in (run_dir / "checkpoints").glob("*.tmp"):  # a write a kill interrupted
+        orphan.unlink(missing_ok=True)
+    return start
+
+
+def _steps(acc, r: Run, model, optimizer, start: int, run_dir: Path, progress: bool) -> None:
+    """The optimisation steps from `start` to `config.steps`, logging and checkpointing."""
+    from tqdm.auto import tqdm
+
+    config = r.config
     world, rank = acc.num_processes, acc.process_index
     if config.batch_size % world:
         raise bad("batch_size", config.batch_size, f"a multiple of the {world} processes",
                   ConfigError)
     local = config.batch_size // world
-    model, optimizer = acc.prepare(r.model, optimizer)
     max_loops = r.model.config.loops  # the one place the loop count lives
     curriculum = CurriculumScheduler(max_loops=max_loops, total_steps=config.steps) \
         if config.curriculum and max_loops > 1 else None
-    if acc.is_main_process:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.json", config.to_json())
-        truncate_metrics(run_dir, start)
     mine = torch.arange(rank * local, (rank + 1) * local)  # this process's share of a batch
 
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps,
@@ -155,16 +200,18 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
             acc.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
 
-        value = acc.reduce(loss.detach(), "mean").item()
+        value = acc.reduce(loss.detach(), "mean").item()  # every process sees the same value
+        done = step + 1
+        if not math.isfinite(value):
+            bar.close()
+            raise _diverged(run_dir, done, value, parts)
         running = value if running is None else 0.9 * running + 0.1 * value
         bar.set_postfix(loss=f"{running:.4f}", loops=loops)
-        done = step + 1
         if acc.is_main_process and (done % config.log_every == 0 or done == config.steps):
             row = {"step": done, "loss": value, "lr": learning_rate(config, step), "loops": loops,
                    "seconds": round(time.perf_counter() - began, 2)}
             row.update({f"loss/{k}": float(v) for k, v in parts.items()})
-            with open(run_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
+            append_metrics(run_dir, row)
         if done % config.checkpoint_every == 0 or done == config.steps:
             acc.wait_for_everyone()
             if acc.is_main_process:
@@ -172,25 +219,29 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
                                 config.to_json(), config.keep_checkpoints)
     bar.close()
     acc.wait_for_everyone()
-    summary = {"steps": config.steps, "train_seconds": round(time.perf_counter() - began, 1)}
-    if acc.is_main_process and evaluate_at_end:
-        from canvas_engineering.training.report import finish
-
-        summary.update(finish(r, acc.unwrap_model(model), run_dir)[0])
-    acc.wait_for_everyone()
-    return (summary, acc.unwrap_model(model)) if return_model else summary
 
 
-def load_run(run_dir: str | Path) -> tuple[Run, int]:
-    """Rebuild a run from its config.json and load its newest checkpoint."""
+def _diverged(run_dir: Path, step: int, value: float, parts: dict) -> RunError:
+    shown = ", ".join(f"{k} {float(v):.4g}" for k, v in parts.items())
+    last = latest_checkpoint(run_dir)
+    kept = f"the last checkpoint, {last}, is kept" if last else "no checkpoint was written"
+    return RunError(f"{run_dir}: the loss is {value} at step {step} (parts: {shown}); the run "
+                    f"diverged and stopped, {kept}; try a lower lr or a grad_clip")
+
+
+def load_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> tuple[Run, int]:
+    """Rebuild a run from its config.json and load its newest checkpoint (or `checkpoint`),
+    checked against the run first."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():
         raise RunError(f"{run_dir}: no config.json; expected a run directory made by train")
-    config = TrainConfig.from_file(run_dir / "config.json")
-    ckpt = latest_checkpoint(run_dir)
-    if ckpt is None:
+    # The directory is where the run lives now, whatever `out` it was trained with.
+    config = TrainConfig.from_file(run_dir / "config.json").replace(out=str(run_dir))
+    if checkpoint is None and latest_checkpoint(run_dir) is None:
         raise RunError(f"{run_dir}: no checkpoints yet")
     r = build(config)
-    step = load_checkpoint(ckpt, r.model)
+    # The optimizer state is checked too (and then dropped): a damaged file is refused whole.
+    step = load_latest(run_dir, r.model, config.to_json(), make_optimizer(r.model, config),
+                       checkpoint)
     r.model.eval()
     return r, step

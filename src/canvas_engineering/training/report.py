@@ -5,11 +5,13 @@ Tables and pictures of the result are the faces' job (`viz/run_report.py`)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
 
 from canvas_engineering.atomic import atomic_write_text
+from canvas_engineering.errors import RunError
 from canvas_engineering.training.batches import build_dataset
 from canvas_engineering.training.evaluation import evaluate
 
@@ -25,6 +27,10 @@ def finish(run, model: torch.nn.Module, run_dir: Path) -> tuple[dict, dict]:
     eval_set = build_dataset(config, "eval", run.layout.T)
     result = evaluate(model.to("cpu"), run.diffusion, run.layout, run.codecs, config.regions,
                       eval_set, run.train_set, steps=config.sample_steps, seed=config.seed)
+    overflow = [k for k, v in result["metrics"].items() if not math.isfinite(v)]
+    if overflow:
+        raise RunError(f"{run_dir}: held-out errors are not finite ({', '.join(overflow)}): "
+                       "the model's outputs overflow, so the run diverged; try a lower lr")
     summary = {"eval": result["metrics"], "run": str(run_dir)}
-    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False))
     return summary, result["examples"]

@@ -1,84 +1,341 @@
-"""A run directory: config.json, metrics.jsonl, checkpoints/step-XXXXXX.safetensors, summary.
+"""A run directory: config.json, metrics.jsonl, checkpoints/step-N.safetensors, summary.json,
+and .lock while a process trains in it.
 
 Training checkpoints hold the model's and optimizer's tensors in one safetensors file (never
-pickle) with the step, config and optimizer hyper-parameters in its header; they are written
-atomically, so a killed run leaves only whole checkpoints.
+pickle) with the step, config and optimizer hyper-parameters in its header. They are written
+atomically and only when every tensor is finite, so a killed or diverged run leaves only whole,
+usable checkpoints; they are checked against the run before anything is loaded from them, so a
+corrupt, foreign or mismatched file is refused with one line naming it and never changed.
+
+A run's identity is its config without `out`: the directory is where a run lives, so a run
+that was moved or copied resumes from its new place.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
+import os
+import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
-from canvas_engineering.atomic import atomic_write_text
+from canvas_engineering.atomic import atomic_write_text, failed_write
 from canvas_engineering.errors import RunError
 from canvas_engineering.integrations.loop_checkpoint import _safetensors, write_safetensors
 
 FORMAT = "canvas-engineering/train-checkpoint/1"
+STEP_FILE = re.compile(r"step-(\d+)\.safetensors")
+
+
+# ---------------------------------------------------------------------------- identity
+
+
+def identity(config_json: str) -> dict:
+    """The settings that make a run: its config without the directory it lives in."""
+    config = json.loads(config_json)
+    config.pop("out", None)
+    return config
+
+
+def differences(saved: dict, given: dict) -> str:
+    """'key: saved → given' for every key whose value differs, for error messages."""
+    keys = sorted(set(saved) | set(given))
+    return ", ".join(f"{k}: {saved.get(k, '(absent)')!r} → {given.get(k, '(absent)')!r}"
+                     for k in keys if saved.get(k) != given.get(k))
+
+
+# ---------------------------------------------------------------------------- lock
+
+
+@contextlib.contextmanager
+def run_lock(run: Path) -> Iterator[None]:
+    """Hold `run/.lock` while a process writes the run; a second writer is refused.
+
+    The lock is an advisory OS lock (flock), so it is released when the process exits or is
+    killed; the file itself stays (removing a lock file races with the next writer).
+    """
+    run.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        _lock(fd)
+    except OSError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RunError(f"{run} is in use by another training process (pid {holder}); wait "
+                       "for it to end, or choose another --out") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    try:
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _lock(fd: int) -> None:
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+# ---------------------------------------------------------------------------- checkpoints
 
 
 def checkpoint_path(run: Path, step: int) -> Path:
     return run / "checkpoints" / f"step-{step:06d}.safetensors"
 
 
+def checkpoints(run: Path) -> list[tuple[int, Path]]:
+    """(step, path) of every checkpoint file in the run, by step number (not by name: from
+    step 1,000,000 on the names are longer)."""
+    found = []
+    for path in (run / "checkpoints").glob("step-*.safetensors"):
+        match = STEP_FILE.fullmatch(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def latest_checkpoint(run: Path) -> Path | None:
+    found = checkpoints(run)
+    return found[-1][1] if found else None
+
+
 def save_checkpoint(run: Path, step: int, model: torch.nn.Module,
                     optimizer: torch.optim.Optimizer, config_json: str, keep: int) -> Path:
-    """Write model + optimizer state at `step`; keep only the newest `keep` checkpoints."""
+    """Write model + optimizer state at `step`, then delete all but the newest `keep`
+    checkpoints up to `step`. Refuses (RunError) to write a tensor that is not finite."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     opt = optimizer.state_dict()
     for pid, state in opt["state"].items():
         for k, v in state.items():
             tensors[f"optim.{pid}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not v.isfinite().all()]
+    if bad:
+        raise RunError(f"{run}: at step {step} {len(bad)} tensors hold NaN or inf (first: "
+                       f"{bad[0]}); the run diverged and no checkpoint was written")
     meta = {"format": FORMAT, "step": str(step), "config": config_json,
             "param_groups": json.dumps(opt["param_groups"])}
     path = checkpoint_path(run, step)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_safetensors(path, tensors, meta)
-    for old in sorted(path.parent.glob("step-*.safetensors"))[:-keep]:
+    # Only checkpoints before this one are pruned: a later one (left by a run resumed from an
+    # older checkpoint) is overwritten when the run reaches its step, never deleted unseen.
+    older = [p for s, p in checkpoints(run) if s < step]
+    for old in older[:max(0, len(older) - (keep - 1))]:
         old.unlink()
     return path
 
 
-def latest_checkpoint(run: Path) -> Path | None:
-    found = sorted((run / "checkpoints").glob("step-*.safetensors"))
-    return found[-1] if found else None
+def read_checkpoint(path: Path, model: torch.nn.Module, config_json: str,
+                    optimizer: torch.optim.Optimizer | None = None):
+    """Check `path` against the run (its config, model and optimizer) without changing
+    anything; returns (step, model state, optimizer state or None). Every problem raises a
+    one-line RunError naming the file."""
+    header, tensors = _open(path)
+    meta = header.get("__metadata__") or {}
 
+    def fail(what: str) -> RunError:
+        return RunError(f"checkpoint {path}: {what}")
 
-def load_checkpoint(path: Path, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer | None = None) -> int:
-    """Restore the model (and the optimizer, if given) from `path`; returns its step."""
-    st = _safetensors()
-    with st.safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
     if meta.get("format") != FORMAT:
-        raise RunError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
-    tensors = st.load_file(str(path))
+        raise fail(f"format {meta.get('format')!r}, expected {FORMAT!r}")
+    step = meta.get("step", "")
+    if not step.isdigit():
+        raise fail(f"header step {step!r} is not a non-negative integer")
+    match = STEP_FILE.fullmatch(path.name)
+    if match is None or int(match.group(1)) != int(step):
+        raise fail(f"header step {step} disagrees with the file name {path.name!r}")
+    try:
+        saved = identity(meta["config"])
+    except (KeyError, json.JSONDecodeError, AttributeError):
+        raise fail("header has no readable config") from None
+    diff = differences(saved, identity(config_json))
+    if diff:
+        raise fail(f"written by a run with other settings ({diff}); it belongs to another run")
+
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    missing = set(model.state_dict()) ^ set(model_state)
-    if missing:
-        raise RunError(f"{path}: model keys differ from the run's model: {sorted(missing)[:8]}")
-    model.load_state_dict(model_state)
+    _check_tensors(fail, "model", model_state, model.state_dict())
     if optimizer is None:
-        return int(meta["step"])
-    state: dict = {}
+        return int(step), model_state, None
+    return int(step), model_state, _optimizer_state(fail, meta, tensors, optimizer)
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module, config_json: str,
+                    optimizer: torch.optim.Optimizer | None = None) -> int:
+    """Check `path` (`read_checkpoint`), then restore the model (and optimizer); returns the
+    step."""
+    step, model_state, optimizer_state = read_checkpoint(path, model, config_json, optimizer)
+    model.load_state_dict(model_state)
+    if optimizer is not None:
+        optimizer.load_state_dict(optimizer_state)
+    return step
+
+
+def load_latest(run: Path, model: torch.nn.Module, config_json: str,
+                optimizer: torch.optim.Optimizer | None = None,
+                checkpoint: Path | None = None) -> int | None:
+    """Restore `checkpoint`, or the run's newest one (None when there is none). When the newest
+    is unusable and an older one is good, the error names the older one and the option that
+    uses it."""
+    if checkpoint is not None:
+        return load_checkpoint(Path(checkpoint), model, config_json, optimizer)
+    found = checkpoints(run)
+    if not found:
+        return None
+    try:
+        return load_checkpoint(found[-1][1], model, config_json, optimizer)
+    except RunError as e:
+        for _, older in reversed(found[:-1]):
+            try:
+                read_checkpoint(older, model, config_json, optimizer)
+            except RunError:
+                continue
+            raise RunError(f"{e}. The older checkpoint {older} is good: pass "
+                           f"--checkpoint={older} to use it") from None
+        raise
+
+
+def _open(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The header and tensors of a safetensors file, or a RunError saying what it is instead."""
+    if not path.is_file():
+        raise RunError(f"checkpoint {path}: no such file")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(9)  # safetensors: the header's length (u64 little-endian), then "{...}"
+        declared = int.from_bytes(head[:8], "little")
+        f.seek(8)
+        header_bytes = f.read(min(declared, size))
+    if size == 0:
+        raise RunError(f"checkpoint {path}: empty file (0 bytes), expected a safetensors file")
+    if head.startswith(b"PK\x03\x04") or head[8:9] != b"{":
+        kind = ("a zip archive (torch.save's format)" if head.startswith(b"PK\x03\x04") else
+                "a pickle file" if head[:1] == b"\x80" else "an unknown format")
+        raise RunError(f"checkpoint {path}: {kind}, expected safetensors (never unpickled)")
+    if 8 + declared > size:
+        raise RunError(f"checkpoint {path}: {size} bytes, shorter than its header says; the "
+                       "file is truncated")
+    try:
+        header = json.loads(header_bytes)
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"),
+                  default=0)
+    except (ValueError, TypeError, KeyError, IndexError):
+        raise RunError(f"checkpoint {path}: not a safetensors file (unreadable header)") from None
+    if 8 + declared + end != size:
+        raise RunError(f"checkpoint {path}: {size} bytes, its header describes "
+                       f"{8 + declared + end}; the file is truncated or corrupt")
+    from safetensors import SafetensorError  # present wherever _safetensors() succeeds
+
+    try:
+        tensors = _safetensors().load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:  # its own checks: dtypes, offsets
+        raise RunError(f"checkpoint {path}: not a readable safetensors file ({e})") from None
+    return header, tensors
+
+
+def _check_tensors(fail, what: str, saved: dict, expected: dict) -> None:
+    missing, extra = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
+    if missing or extra:
+        raise fail(f"{what} tensors differ from the run's: missing {missing[:4]}, "
+                   f"unexpected {extra[:4]}")
+    for k, v in saved.items():
+        if v.shape != expected[k].shape:
+            raise fail(f"{what} tensor {k!r} has shape {tuple(v.shape)}, the run's has "
+                       f"{tuple(expected[k].shape)}")
+        if v.is_floating_point() and not v.isfinite().all():
+            raise fail(f"{what} tensor {k!r} holds NaN or inf")
+
+
+def _optimizer_state(fail, meta: dict, tensors: dict, optimizer: torch.optim.Optimizer) -> dict:
+    """The optimizer state dict stored in a checkpoint, checked against the live optimizer."""
+    live = optimizer.state_dict()["param_groups"]
+    try:
+        groups = json.loads(meta.get("param_groups", ""))
+        ok = [g["params"] for g in groups] == [g["params"] for g in live]
+    except (json.JSONDecodeError, TypeError, KeyError):
+        ok = False
+    if not ok:
+        raise fail("optimizer parameter groups are missing or differ from the run's")
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    wanted = _state_names(optimizer)
+    state: dict[int, dict] = {}
     for k, v in tensors.items():
         if k.startswith("optim."):
-            _, pid, name = k.split(".", 2)
-            state.setdefault(int(pid), {})[name] = v
-    optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
-    return int(meta["step"])
+            parts = k.split(".", 2)
+            if len(parts) != 3 or not parts[1].isdigit() or int(parts[1]) >= len(params):
+                raise fail(f"optimizer state {k!r} names no parameter of the run's model")
+            state.setdefault(int(parts[1]), {})[parts[2]] = v
+    if int(meta["step"]) > 0 and not state:
+        raise fail("no optimizer state, expected the state of a run that has trained")
+    for pid, names in state.items():
+        if set(names) != wanted:
+            raise fail(f"optimizer state of parameter {pid} has {sorted(names)}, expected "
+                       f"{sorted(wanted)}")
+        for name, v in names.items():
+            if v.dim() > 0 and v.shape != params[pid].shape:
+                raise fail(f"optimizer state {name!r} of parameter {pid} has shape "
+                           f"{tuple(v.shape)}, the parameter has {tuple(params[pid].shape)}")
+    return {"state": state, "param_groups": groups}
 
 
-def read_metrics(run: Path) -> list[dict]:
+def _state_names(optimizer: torch.optim.Optimizer) -> set[str]:
+    """The per-parameter state names `optimizer` keeps, from one step on a probe parameter."""
+    probe = torch.nn.Parameter(torch.zeros(1))
+    probe.grad = torch.zeros(1)
+    accepted = inspect.signature(type(optimizer)).parameters
+    twin = type(optimizer)([probe], **{k: v for k, v in optimizer.defaults.items()
+                                       if k in accepted})
+    twin.step()
+    return set(twin.state[probe])
+
+
+# ---------------------------------------------------------------------------- metrics
+
+
+def append_metrics(run: Path, row: dict) -> None:
+    """Append one row to metrics.jsonl as strict JSON (a NaN is an error, not a token)."""
+    line = json.dumps(row, allow_nan=False) + "\n"
+    path = run / "metrics.jsonl"
+    try:
+        with open(path, "a") as f:
+            f.write(line)
+    except OSError as e:
+        raise failed_write(path, e) from None
+
+
+def read_metrics(run: Path, notice=None) -> list[dict]:
+    """The rows of metrics.jsonl. A torn last line (a process died writing it) is dropped,
+    with `notice(message)` when given; any other unreadable line is a RunError."""
     path = run / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    text = path.read_text()
+    lines = text.split("\n")
+    rows = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines) and not text.endswith("\n"):  # the unterminated last line
+                if notice:
+                    notice(f"{path}: dropped a torn last line ({line[:40]!r}...)")
+                continue
+            raise RunError(f"{path}: line {i} is not JSON ({line[:40]!r})") from None
+    return rows
 
 
-def truncate_metrics(run: Path, after_step: int) -> None:
+def truncate_metrics(run: Path, after_step: int, notice=None) -> None:
     """Drop metric lines logged after `after_step` (a killed run logged past its checkpoint)."""
-    rows = [r for r in read_metrics(run) if r.get("step", 0) <= after_step]
+    rows = [r for r in read_metrics(run, notice) if r.get("step", 0) <= after_step]
     atomic_write_text(run / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))

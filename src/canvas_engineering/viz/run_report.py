@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from canvas_engineering.errors import bad
 from canvas_engineering.training.batches import build_dataset, collate
 from canvas_engineering.training.evaluation import rollout
 from canvas_engineering.training.loop import load_run
@@ -24,7 +25,9 @@ def print_summary(summary: dict, sample_steps: int) -> None:
 def sample_examples(run, episodes: int, seed: int) -> dict:
     """The first `episodes` held-out episodes and the model's sampled futures for them."""
     eval_set = build_dataset(run.config, "eval", run.layout.T)
-    clip = collate(eval_set, torch.arange(min(episodes, len(eval_set))))
+    if not 1 <= episodes <= len(eval_set):
+        raise bad("episodes", episodes, f"1 to the run's {len(eval_set)} held-out episodes")
+    clip = collate(eval_set, torch.arange(episodes))
     pred = rollout(run.model, run.diffusion, run.layout, run.codecs, run.config.regions, clip,
                    steps=run.config.sample_steps, seed=seed)
     return {"clip": clip, "pred": pred}
