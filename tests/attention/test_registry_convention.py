@@ -8,6 +8,18 @@ import torch
 from torch import nn
 
 from canvas_engineering import AttentionTypeError, create_attention, register_attention
+from canvas_engineering.attention import registry
+from canvas_engineering.spec.attention_types import ATTENTION_TYPES
+
+
+@pytest.fixture(autouse=True)
+def restore_registries():
+    """The registries are process-wide: leave them as this file found them."""
+    saved = dict(registry._REGISTRY), dict(ATTENTION_TYPES)
+    yield
+    for live, old in zip((registry._REGISTRY, ATTENTION_TYPES), saved):
+        live.clear()
+        live.update(old)
 
 
 class Good(nn.Module):
@@ -54,6 +66,6 @@ def test_wrong_calling_convention_refused_at_registration(cls, what):
 
 
 def test_good_convention_registers_and_runs():
-    register_attention("conv_good", Good, replace=True)
+    register_attention("conv_good", Good)
     m = create_attention("conv_good", 8, 2)
     assert m(torch.zeros(1, 3, 8), torch.zeros(1, 5, 8), kv_mask=None, beta=1.0).shape == (1, 3, 8)
