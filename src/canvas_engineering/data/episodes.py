@@ -18,6 +18,7 @@ Shape glossary: T = n_frames, L = an episode's length, F... = a key's per-frame 
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 from pathlib import Path
@@ -79,6 +80,45 @@ def _check(file: Path, key: str, name: str, arr: np.ndarray, n_frames: int,
     return arr
 
 
+def episode_files(path) -> list[Path]:
+    """The episode files (.npz, .h5, .hdf5) in directory `path`, sorted by name. An entry with
+    an episode suffix that is not a readable regular file (a directory, a dangling or
+    self-referencing symlink) is an error naming it, never skipped; other names are not
+    episodes and are left alone."""
+    path = Path(os.fspath(path))
+    if not path.exists():
+        raise FileNotFoundError(f"episode directory {path} does not exist")
+    if not path.is_dir():
+        raise NotADirectoryError(f"episode path {path} is not a directory")
+    files = []
+    for entry in sorted(path.iterdir()):
+        if entry.suffix.lower() not in SUFFIXES:
+            continue
+        if entry.is_symlink() and not entry.exists():
+            raise EpisodeError(f"{entry}: a symlink that leads to no file (dangling or "
+                               "self-referencing), expected an episode file")
+        if not entry.is_file():
+            raise EpisodeError(f"{entry}: not a regular file, expected an episode file")
+        if not os.access(entry, os.R_OK):
+            raise EpisodeError(f"{entry}: not readable (permissions), expected an episode file")
+        files.append(entry)
+    if not files:
+        raise FileNotFoundError(f"no episode files ({', '.join(SUFFIXES)}) in {path}")
+    return files
+
+
+def split_episodes(files: list[Path], held_out: int) -> tuple[list[Path], list[Path]]:
+    """(training files, held-out files): the `held_out` files whose names hash lowest (SHA-256)
+    are held out. The split depends on the file names only, not on the seed, the file order or
+    where the directory is, and it mixes episodes recorded early and late."""
+    if not isinstance(held_out, int) or not 0 < held_out < len(files):
+        raise bad("held_out", held_out, f"1 to {len(files) - 1} of the {len(files)} episode "
+                  "files, leaving at least one for training")
+    ranked = sorted(files, key=lambda f: hashlib.sha256(f.name.encode()).hexdigest())
+    held = set(ranked[:held_out])
+    return [f for f in files if f not in held], [f for f in files if f in held]
+
+
 class EpisodeDirectory(torch.utils.data.Dataset):
     """Clips of `n_frames` frames from every episode file in `path` (see the module docstring).
 
@@ -89,11 +129,13 @@ class EpisodeDirectory(torch.utils.data.Dataset):
         shapes: optional canvas key -> per-frame shape, e.g. {"video": (3, 24, 24)}; without it
             each key's per-frame shape must match the first episode's.
         stride: frames between the starts of consecutive clips of one episode.
+        files: only these episode files of the directory (names or paths), e.g. one side of
+            `split_episodes`; default all of them.
     Items: dict canvas key -> float32 tensor (T, *F).
     """
 
     def __init__(self, path, arrays: dict[str, str], *, n_frames: int,
-                 shapes: dict[str, tuple] | None = None, stride: int = 1):
+                 shapes: dict[str, tuple] | None = None, stride: int = 1, files=None):
         if not isinstance(arrays, dict) or not arrays or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in arrays.items()):
             raise bad("arrays", arrays, "a non-empty dict of canvas key -> array name (str)")
@@ -110,14 +152,14 @@ class EpisodeDirectory(torch.utils.data.Dataset):
             raise bad("shapes", sorted(set(shapes) - set(arrays)),
                       f"only keys of arrays {sorted(arrays)}")
         self.path, self.arrays, self.n_frames = Path(os.fspath(path)), dict(arrays), n_frames
-        if not self.path.exists():
-            raise FileNotFoundError(f"episode directory {self.path} does not exist")
-        if not self.path.is_dir():
-            raise NotADirectoryError(f"episode path {self.path} is not a directory")
-        self.files = sorted(f for f in self.path.iterdir()
-                            if f.is_file() and f.suffix.lower() in SUFFIXES)
-        if not self.files:
-            raise FileNotFoundError(f"no episode files ({', '.join(SUFFIXES)}) in {self.path}")
+        listed = episode_files(self.path)
+        if files is None:
+            self.files = listed
+        else:
+            self.files = sorted(self.path / Path(f).name for f in files)
+            strangers = [f.name for f in self.files if f not in listed]
+            if strangers or not self.files:
+                raise bad("files", strangers or files, f"some of the episode files in {self.path}")
         hdf5 = [f.name for f in self.files if f.suffix.lower() != ".npz"]
         if hdf5 and importlib.util.find_spec("h5py") is None:
             raise ImportError(f"{self.path} holds HDF5 episodes ({hdf5[0]}, ... {len(hdf5)} "

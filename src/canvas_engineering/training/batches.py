@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import torch
 
-from canvas_engineering.data import EpisodeDirectory, PushConfig, PushDataset
+from canvas_engineering.data import (
+    EpisodeDirectory,
+    PushConfig,
+    PushDataset,
+    episode_files,
+    split_episodes,
+)
 from canvas_engineering.data.codecs import RegionCodec, make_codecs, region_frames
 from canvas_engineering.errors import bad
 from canvas_engineering.spec.layout import CanvasLayout
@@ -21,7 +27,12 @@ EVAL_SEED_OFFSET = 7919  # held-out episodes come from a different seed stream
 
 
 def build_dataset(config: TrainConfig, split: str, n_frames: int):
-    """The training or held-out episodes. Clips have the canvas's T frames."""
+    """The training or held-out episodes. Clips have the canvas's T frames.
+
+    The built-in task draws `train_episodes` and `eval_episodes` episodes from two seed
+    streams. A data directory holds out `eval_episodes` of its files (`split_episodes`: chosen
+    by name, deterministically) and trains on all the others.
+    """
     if split not in ("train", "eval"):
         raise bad("split", split, "'train' or 'eval'", ConfigError)
     if config.data == "push":
@@ -29,8 +40,20 @@ def build_dataset(config: TrainConfig, split: str, n_frames: int):
         count = config.train_episodes if split == "train" else config.eval_episodes
         env = PushConfig(n_frames=n_frames, image_size=config.image_size)
         return PushDataset(count, seed=seed, config=env)
+    files = episode_files(config.data)
+    if config.eval_episodes >= len(files):
+        raise bad("eval_episodes", config.eval_episodes, f"fewer than the {len(files)} episode "
+                  f"files in {config.data}: that many files are held out for evaluation and "
+                  "the rest train, so the directory is too small to split", ConfigError)
+    train_files, eval_files = split_episodes(files, config.eval_episodes)
     arrays = {key: config.arrays.get(key, key) for key in set(config.regions.values())}
-    return EpisodeDirectory(config.data, arrays, n_frames=n_frames)
+    return EpisodeDirectory(config.data, arrays, n_frames=n_frames,
+                            files=train_files if split == "train" else eval_files)
+
+
+def episode_count(dataset) -> int:
+    """Episodes in a dataset from `build_dataset` (a directory's clips overlap; count files)."""
+    return len(dataset.files) if isinstance(dataset, EpisodeDirectory) else len(dataset)
 
 
 def codec_specs(sample: dict[str, torch.Tensor], config: TrainConfig) -> dict[str, dict]:

@@ -23,7 +23,8 @@ class TrainConfig:
         canvas: built-in canvas name (`presets.PRESETS`).
         data: "push" (the built-in task) or a directory of episode files.
         regions: canvas region -> data key (the episode array that fills it).
-        arrays: data key -> array name inside the user's episode files (data directories only).
+        arrays: data key -> array name inside the user's episode files (data directories only;
+            each key must be a data key of `regions`).
         backbone: the denoiser (`models.BACKBONES`: "scratch").
         preset: backbone size (`BACKBONE_PRESETS`). loops: loops per block, replacing the
             preset's (None keeps the preset's); after `build` the model's config is the only
@@ -32,7 +33,9 @@ class TrainConfig:
         t_power: diffusion times are drawn as t = u ** t_power, u uniform; below 1 more steps
             land at high noise, where the future has to come from the context.
         steps, batch_size, lr, warmup, weight_decay, grad_clip: optimisation (batch is global).
-        train_episodes, eval_episodes: episodes drawn from for training / held out for evaluation.
+        train_episodes, eval_episodes: the built-in task's episodes for training / held out for
+            evaluation. With a data directory, `eval_episodes` of its files are held out
+            (chosen by file name) and all the others train.
         sample_steps: DDIM steps when evaluating.
         log_every, checkpoint_every, keep_checkpoints: run outputs.
         seed: everything random derives from it, per step and per sample.
@@ -99,6 +102,13 @@ class TrainConfig:
                 raise bad(name, v, "a dict of str -> str", ConfigError)
         if not self.regions:
             raise bad("regions", self.regions, "at least one region -> data key", ConfigError)
+        if self.arrays and self.data == "push":
+            raise bad("arrays", self.arrays, "{} with data='push' (arrays name the arrays in "
+                      "the files of a data directory)", ConfigError)
+        unknown = sorted(set(self.arrays) - set(self.regions.values()))
+        if unknown:
+            raise bad("arrays", self.arrays, f"keys among the data keys of regions, "
+                      f"{sorted(set(self.regions.values()))} ({unknown} are not)", ConfigError)
         if not isinstance(self.curriculum, bool):
             raise bad("curriculum", self.curriculum, "true or false", ConfigError)
 

@@ -12,7 +12,7 @@ import torch
 
 from canvas_engineering.atomic import atomic_write_text
 from canvas_engineering.errors import RunError
-from canvas_engineering.training.batches import build_dataset
+from canvas_engineering.training.batches import build_dataset, episode_count
 from canvas_engineering.training.evaluation import evaluate
 
 
@@ -31,6 +31,8 @@ def finish(run, model: torch.nn.Module, run_dir: Path) -> tuple[dict, dict]:
     if overflow:
         raise RunError(f"{run_dir}: held-out errors are not finite ({', '.join(overflow)}): "
                        "the model's outputs overflow, so the run diverged; try a lower lr")
-    summary = {"eval": result["metrics"], "run": str(run_dir)}
+    summary = {"eval": result["metrics"], "run": str(run_dir),
+               "episodes": {"train": episode_count(run.train_set),
+                            "held_out": episode_count(eval_set)}}
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False))
     return summary, result["examples"]

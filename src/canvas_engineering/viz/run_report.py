@@ -17,7 +17,10 @@ from canvas_engineering.viz.tables import summary_table
 def print_summary(summary: dict, sample_steps: int) -> None:
     """Print the held-out errors of `summary` (as `training.report.finish` returns it)."""
     metrics = summary["eval"]
-    print(f"\nheld-out evaluation ({metrics['episodes']} episodes, {sample_steps} DDIM "
+    if "episodes" in summary:
+        print(f"\ndata: {summary['episodes']['train']} training episodes, "
+              f"{summary['episodes']['held_out']} held out")
+    print(f"\nheld-out evaluation ({metrics['episodes']} clips, {sample_steps} DDIM "
           "steps; mean squared error on future frames):")
     print(summary_table(metrics))
 
