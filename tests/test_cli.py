@@ -64,3 +64,49 @@ def test_no_command_means_train_and_bad_overrides_fail_cleanly(capsys):
 def test_evaluate_needs_a_run_directory(tmp_path, capsys):
     assert main(["evaluate", "--run", str(tmp_path)]) == 2
     assert "no config.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sample", "--run", "r", "--episodes", "0"], "argument --episodes: got 0, expected an int >= 1"),
+    (["sample", "--run", "r", "--episodes", "-1"], "argument --episodes: got -1, expected an int >= 1"),
+    (["sample", "--run", "r", "--episodes", "two"], "argument --episodes: got 'two', expected an int"),
+    (["sample", "--run", "r", "--seed", "-3"], "argument --seed: got -3, expected an int >= 0"),
+    (["report", "--canvas", "robt"], "argument --canvas: invalid choice: 'robt'"),
+    (["evaluate"], "the following arguments are required: --run"),
+])
+def test_bad_arguments_are_refused_with_usage_and_no_traceback(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_bad_paths_are_one_line_errors_and_debug_shows_the_traceback(tmp_path, capsys):
+    missing = tmp_path / "nowhere"
+    for argv, message in [
+        (["evaluate", "--run", str(missing)], f"{missing}: no config.json"),
+        (["sample", "--run", str(missing)], f"{missing}: no config.json"),
+        (["inspect", str(missing / "schema.json")], "No such file or directory"),
+        (["train", "--resume", f"--checkpoint={missing}.safetensors", f"--out={missing}"],
+         "cannot read the run's config"),
+    ]:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1, err
+    (tmp_path / "file").write_text("")
+    assert main(["report", "--canvas", "robot", "--out", str(tmp_path / "file")]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    with pytest.raises(ValueError, match="no config.json"):
+        main(["evaluate", "--debug", "--run", str(missing)])
+
+
+def test_sample_refuses_more_episodes_than_the_run_holds_out(tmp_path, capsys):
+    from helpers.train_args import overrides
+
+    out = tmp_path / "run"
+    assert main(["train", "--no-progress", *overrides(steps=2, out=str(out))]) == 0
+    capsys.readouterr()
+    assert main(["sample", "--run", str(out), "--episodes", "5"]) == 2  # the run holds out 4
+    assert "episodes: got 5, expected 1 to the run's 4 held-out episodes" in \
+        capsys.readouterr().err
