@@ -270,12 +270,15 @@ class CanvasLayout:
         # into (at most one cell per position): linear in cells and regions, so a fleet of
         # thousands of regions is checked as fast as a handful, and a huge canvas with a few
         # regions allocates a few cells, not one counter per position.
-        cuts = [np.unique([0, size, *(b for s in self.regions.values() for b in s.axis_bounds[a])])
-                for a, size in enumerate(self.shape)]  # per axis, sorted cell boundaries
+        bounds = np.array([s.bounds for s in self.regions.values()],
+                          dtype=np.int64).reshape(len(self.regions), 2 * len(self.shape))  # (R, 2·axes)
+        cuts, cells = [], []  # per axis: sorted cell boundaries; each region's (lo, hi) cells
+        for a, size in enumerate(self.shape):
+            cuts.append(np.unique(np.concatenate([[0, size], bounds[:, 2 * a:2 * a + 2].ravel()])))
+            cells.append(np.searchsorted(cuts[-1], bounds[:, 2 * a:2 * a + 2]).tolist())
         occupancy = np.zeros([len(c) - 1 for c in cuts], dtype=np.int32)
-        for spec in self.regions.values():
-            occupancy[tuple(slice(*np.searchsorted(c, ab)) for c, ab in
-                            zip(cuts, spec.axis_bounds))] += 1
+        for r in range(len(bounds)):
+            occupancy[tuple(slice(*axis[r]) for axis in cells)] += 1
         if occupancy.max(initial=0) <= 1:
             return
         cell = np.unravel_index(np.argmax(occupancy > 1), occupancy.shape)
