@@ -138,6 +138,61 @@ def _start(rng: np.random.Generator):
             return agent, obj, goal
 
 
+@dataclass
+class PushState:
+    """The simulator's whole state at a recorded frame, before the frame's action: positions
+    (2,) in arena units, the agent's mean velocity over the frame that led here (2,), and the
+    policy noise (2,) the frame's action adds to the scripted action."""
+
+    agent: np.ndarray
+    obj: np.ndarray
+    goal: np.ndarray
+    velocity: np.ndarray
+    noise: np.ndarray
+
+    def action(self) -> np.ndarray:
+        return np.clip(scripted_action(self.agent, self.obj, self.goal) + self.noise, -1, 1)
+
+    def frame(self, action: np.ndarray, size: int) -> dict[str, np.ndarray]:
+        """What frame t records (see the module glossary), given its action."""
+        return {"video": render(self.agent, self.obj, self.goal, size), "action": action,
+                "proprio": np.concatenate([self.agent * 2 - 1, self.velocity]),
+                "reward": np.array([1 - np.linalg.norm(self.obj - self.goal) / np.sqrt(2)]),
+                "agent_xy": self.agent, "object_xy": self.obj}
+
+    def moved(self, action: np.ndarray, frame_skip: int) -> PushState:
+        """The state one recorded frame later, before the next noise is drawn."""
+        agent, obj = self.agent, self.obj
+        for _ in range(frame_skip):
+            agent, obj = sim_step(agent, obj, action)
+        velocity = np.clip((agent - self.agent) / (MAX_SPEED * frame_skip), -1, 1)
+        return PushState(agent, obj, self.goal, velocity, self.noise)
+
+    def next_noise(self, rng: np.random.Generator, scale: float) -> PushState:
+        """The same state with the policy noise advanced one frame (AR(1))."""
+        noise = NOISE_RHO * self.noise + np.sqrt(1 - NOISE_RHO**2) * rng.normal(0, scale, size=2)
+        return PushState(self.agent, self.obj, self.goal, self.velocity, noise)
+
+
+def _episode_states(seed: int, config: PushConfig):
+    """(rng, the state at recorded frame 0): the start and the unrecorded burn-in frames."""
+    rng = np.random.default_rng(int(seed))
+    agent, obj, goal = _start(rng)
+    state = PushState(agent, obj, goal, np.zeros(2), rng.normal(0, config.policy_noise, size=2))
+    for _ in range(int(rng.integers(0, BURN_IN + 1))):
+        state = state.moved(state.action(), config.frame_skip).next_noise(rng,
+                                                                          config.policy_noise)
+    return rng, state
+
+
+def _stack(frames: list[dict], goal: np.ndarray, return_state: bool) -> dict[str, np.ndarray]:
+    out = {k: np.asarray([f[k] for f in frames], dtype=np.float32) for k in frames[0]}
+    if not return_state:
+        return {k: out[k] for k in ("video", "action", "proprio", "reward")}
+    out["goal_xy"] = np.tile(goal.astype(np.float32), (len(frames), 1))
+    return out
+
+
 def make_episode(seed: int, config: PushConfig = PushConfig(), *,
                  return_state: bool = False) -> dict[str, np.ndarray]:
     """Deterministic for (seed, config). Returns float32 arrays "video" (T, 3, S, S), "action"
@@ -147,31 +202,45 @@ def make_episode(seed: int, config: PushConfig = PushConfig(), *,
         raise bad("seed", seed, "an int >= 0")
     if not isinstance(config, PushConfig):
         raise bad("config", config, "a PushConfig")
-    rng = np.random.default_rng(int(seed))
-    agent, obj, goal = _start(rng)
-    noise, velocity = rng.normal(0, config.policy_noise, size=2), np.zeros(2)
-    burn_in = int(rng.integers(0, BURN_IN + 1))
-    out = {k: [] for k in ("video", "action", "proprio", "reward", "agent_xy", "object_xy")}
-    for t in range(burn_in + config.n_frames):
-        action = np.clip(scripted_action(agent, obj, goal) + noise, -1, 1)
-        if t >= burn_in:
-            out["video"].append(render(agent, obj, goal, config.image_size))
-            out["action"].append(action)
-            out["proprio"].append(np.concatenate([agent * 2 - 1, velocity]))
-            out["reward"].append([1 - np.linalg.norm(obj - goal) / np.sqrt(2)])
-            out["agent_xy"].append(agent)
-            out["object_xy"].append(obj)
-        start = agent
-        for _ in range(config.frame_skip):
-            agent, obj = sim_step(agent, obj, action)
-        velocity = np.clip((agent - start) / (MAX_SPEED * config.frame_skip), -1, 1)
-        noise = NOISE_RHO * noise + np.sqrt(1 - NOISE_RHO**2) * rng.normal(
-            0, config.policy_noise, size=2)
-    out = {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
-    if not return_state:
-        return {k: out[k] for k in ("video", "action", "proprio", "reward")}
-    out["goal_xy"] = np.tile(goal.astype(np.float32), (config.n_frames, 1))
-    return out
+    rng, state = _episode_states(seed, config)
+    frames = []
+    for _ in range(config.n_frames):
+        action = state.action()
+        frames.append(state.frame(action, config.image_size))
+        state = state.moved(action, config.frame_skip).next_noise(rng, config.policy_noise)
+    return _stack(frames, state.goal, return_state)
+
+
+def future_mean(seed: int, config: PushConfig, t_from: int, *, samples: int = 64,
+                sample_seed: int = 0) -> dict[str, np.ndarray]:
+    """E[frames t_from.. of episode `seed` | the simulator's true state at frame t_from - 1],
+    by Monte Carlo over the policy noise still to be drawn (`samples` futures, generator
+    `sample_seed`). Frames before t_from are the episode's own. The best any predictor of the
+    future can do in mean squared error given the context, up to the Monte Carlo error (its
+    variance / samples). Same keys and shapes as `make_episode`."""
+    check_int("t_from", t_from, 1)
+    if t_from > config.n_frames:
+        raise bad("t_from", t_from, f"at most n_frames={config.n_frames}")
+    check_int("samples", samples, 1)
+    rng, state = _episode_states(seed, config)
+    frames = []
+    for _ in range(t_from):  # the context: the episode as recorded
+        action = state.action()
+        frames.append(state.frame(action, config.image_size))
+        last = state.moved(action, config.frame_skip)
+        state = last.next_noise(rng, config.policy_noise)
+    mc = np.random.default_rng(sample_seed)
+    futures = []
+    for _ in range(samples):
+        state, future = last.next_noise(mc, config.policy_noise), []
+        for _ in range(config.n_frames - t_from):
+            action = state.action()
+            future.append(state.frame(action, config.image_size))
+            state = state.moved(action, config.frame_skip).next_noise(mc, config.policy_noise)
+        futures.append(future)
+    mean = [{k: np.mean([f[t][k] for f in futures], axis=0) for k in frames[0]}
+            for t in range(config.n_frames - t_from)]
+    return _stack(frames + mean, state.goal, return_state=False)
 
 
 class PushDataset(torch.utils.data.Dataset):
@@ -186,9 +255,17 @@ class PushDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.num_episodes
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def episode_seed(self, i: int) -> int:
         if not -self.num_episodes <= i < self.num_episodes:
             raise IndexError(f"episode index {i} out of range for {self.num_episodes} episodes")
-        i %= self.num_episodes
-        episode = make_episode(self.seed * 1_000_003 + i, self.config)
+        return self.seed * 1_000_003 + i % self.num_episodes
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        episode = make_episode(self.episode_seed(i), self.config)
         return {k: torch.from_numpy(v) for k, v in episode.items()}
+
+    def future_mean(self, i: int, t_from: int, samples: int = 64) -> dict[str, torch.Tensor]:
+        """The task's floor for item i: `future_mean` of its episode, as tensors."""
+        mean = future_mean(self.episode_seed(i), self.config, t_from, samples=samples,
+                           sample_seed=self.episode_seed(i))
+        return {k: torch.from_numpy(v) for k, v in mean.items()}
