@@ -44,7 +44,8 @@ def _evaluate(args) -> int:
 
     run, step = load_run(args.run, args.checkpoint)
     print(f"{args.run}: checkpoint at step {step}")
-    summary, examples = finish(run, run.model, Path(args.run))
+    # Its own file: the run's summary.json stays as training wrote it (and is reproduced).
+    summary, examples = finish(run, run.model, Path(args.run), name="evaluation.json")
     print_summary(summary, run.config.sample_steps)
     if not args.no_plots:
         print("plots: " + ", ".join(str(p) for p in draw_run(args.run, run, examples)))

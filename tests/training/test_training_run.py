@@ -39,8 +39,9 @@ def test_short_run_writes_metrics_checkpoints_summary_and_plots(tmp_path):
         "step-000005.safetensors", "step-000010.safetensors"]
     for name in ("loss.png", "filmstrip.png", "actions.png", "summary.json", "config.json"):
         assert (run / name).stat().st_size > 0
-    assert {"action/model", "action/mean", "action/repeat_last", "visual/model",
-            "visual/copy_last_frame"} <= set(summary["eval"])
+    mse = summary["eval"]["mse"]
+    assert set(mse["action"]) == {"model", "mean", "repeat_last", "floor"}
+    assert set(mse["visual"]) == {"model", "copy_last_frame", "floor"}
     with pytest.raises(ValueError, match="already holds checkpoints"):
         train(config, progress=False)
 

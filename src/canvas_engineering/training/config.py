@@ -36,7 +36,8 @@ class TrainConfig:
         train_episodes, eval_episodes: the built-in task's episodes for training / held out for
             evaluation. With a data directory, `eval_episodes` of its files are held out
             (chosen by file name) and all the others train.
-        sample_steps: DDIM steps when evaluating.
+        sample_steps, eval_samples: DDIM steps per sample, and samples per held-out episode,
+            when evaluating.
         log_every, checkpoint_every, keep_checkpoints: run outputs.
         seed: everything random derives from it, per step and per sample.
         out: run directory. mixed_precision: "no" or "bf16" (GPU).
@@ -63,6 +64,7 @@ class TrainConfig:
     train_episodes: int = 4096
     eval_episodes: int = 128
     sample_steps: int = 20
+    eval_samples: int = 4
     log_every: int = 25
     checkpoint_every: int = 250
     keep_checkpoints: int = 2
@@ -71,8 +73,8 @@ class TrainConfig:
     mixed_precision: str = "no"
 
     def __post_init__(self) -> None:
-        positive = ("image_size", "steps", "batch_size", "train_episodes",
-                    "eval_episodes", "sample_steps", "log_every", "checkpoint_every",
+        positive = ("image_size", "steps", "batch_size", "train_episodes", "eval_episodes",
+                    "sample_steps", "eval_samples", "log_every", "checkpoint_every",
                     "keep_checkpoints")
         for name in positive:
             v = getattr(self, name)

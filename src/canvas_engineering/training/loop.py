@@ -36,6 +36,7 @@ from canvas_engineering.training.batches import (
 )
 from canvas_engineering.training.config import ConfigError, TrainConfig
 from canvas_engineering.training.diffusion import CanvasDiffusion
+from canvas_engineering.training.evaluation import heldout_errors
 from canvas_engineering.training.run_files import (
     RunError,
     append_metrics,
@@ -179,6 +180,9 @@ def _steps(acc, r: Run, model, optimizer, start: int, run_dir: Path, progress: b
     curriculum = CurriculumScheduler(max_loops=max_loops, total_steps=config.steps) \
         if config.curriculum and max_loops > 1 else None
     mine = torch.arange(rank * local, (rank + 1) * local)  # this process's share of a batch
+    held_out = build_dataset(config, "eval", r.layout.T)
+    probe = {k: v.to(acc.device) for k, v in
+             collate(held_out, torch.arange(min(32, len(held_out)))).items()}
 
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps,
                disable=not (progress and acc.is_main_process), desc="train")
@@ -207,12 +211,16 @@ def _steps(acc, r: Run, model, optimizer, start: int, run_dir: Path, progress: b
             raise _diverged(run_dir, done, value, parts)
         running = value if running is None else 0.9 * running + 0.1 * value
         bar.set_postfix(loss=f"{running:.4f}", loops=loops)
-        if acc.is_main_process and (done % config.log_every == 0 or done == config.steps):
+        checkpoint = done % config.checkpoint_every == 0 or done == config.steps
+        if acc.is_main_process and (done % config.log_every == 0 or checkpoint):
             row = {"step": done, "loss": value, "lr": learning_rate(config, step), "loops": loops,
                    "seconds": round(time.perf_counter() - began, 2)}
             row.update({f"loss/{k}": float(v) for k, v in parts.items()})
+            if checkpoint:  # the held-out curve, at every checkpoint
+                row.update(heldout_errors(acc.unwrap_model(model), r.diffusion, r.layout,
+                                          r.codecs, config.regions, probe, seed=config.seed))
             append_metrics(run_dir, row)
-        if done % config.checkpoint_every == 0 or done == config.steps:
+        if checkpoint:
             acc.wait_for_everyone()
             if acc.is_main_process:
                 save_checkpoint(run_dir, done, acc.unwrap_model(model), optimizer,

@@ -26,10 +26,13 @@ def loss_curves(run_dir: Path) -> Path:
     plt = _plt()
     rows = read_metrics(run_dir)
     fig, ax = plt.subplots(figsize=(6, 4))
-    keys = sorted({k for r in rows for k in r if k.startswith("loss")})
+    keys = sorted({k for r in rows for k in r if k.startswith(("loss", "heldout/"))})
     for k in keys:
-        ax.plot([r["step"] for r in rows if k in r], [r[k] for r in rows if k in r], label=k)
-    ax.set(xlabel="step", ylabel="weighted diffusion loss", yscale="log", title="training loss")
+        style = "o--" if k.startswith("heldout/") else "-"  # held-out: point-prediction mse
+        ax.plot([r["step"] for r in rows if k in r], [r[k] for r in rows if k in r], style,
+                label=k)
+    ax.set(xlabel="step", ylabel="training loss / held-out mse", yscale="log",
+           title="training loss and held-out error")
     ax.legend(fontsize=8)
     path = run_dir / "loss.png"
     fig.tight_layout()

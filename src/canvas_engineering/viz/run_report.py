@@ -11,7 +11,7 @@ from canvas_engineering.training.batches import build_dataset, collate
 from canvas_engineering.training.evaluation import rollout
 from canvas_engineering.training.loop import load_run
 from canvas_engineering.viz.run_plots import draw_all
-from canvas_engineering.viz.tables import summary_table
+from canvas_engineering.viz.tables import samples_table, summary_table
 
 
 def print_summary(summary: dict, sample_steps: int) -> None:
@@ -20,9 +20,11 @@ def print_summary(summary: dict, sample_steps: int) -> None:
     if "episodes" in summary:
         print(f"\ndata: {summary['episodes']['train']} training episodes, "
               f"{summary['episodes']['held_out']} held out")
-    print(f"\nheld-out evaluation ({metrics['episodes']} clips, {sample_steps} DDIM "
-          "steps; mean squared error on future frames):")
+    print(f"\nheld-out evaluation ({metrics['episodes']} clips; mean squared error of the "
+          "future, the model's point prediction against baselines and the floor):")
     print(summary_table(metrics))
+    print(f"\nsamples ({sample_steps} DDIM steps):")
+    print(samples_table(metrics))
 
 
 def sample_examples(run, episodes: int, seed: int) -> dict:

@@ -40,9 +40,22 @@ def density_table(schema: CanvasSchema) -> str:
 
 
 def summary_table(metrics: dict) -> str:
-    """One line per (region, predictor): held-out mean squared error and the verdict against the
-    model."""
-    lines = [f"{'region':<10} {'predictor':<16} {'mse':>10}  verdict"]
-    for region, name, value, verdict in summary_rows(metrics):
-        lines.append(f"{region:<10} {name:<16} {value:>10.5f}  {verdict}")
+    """One line per (region, predictor): held-out mean squared error and a note (the verdict
+    against the model, or the share of the gap to the floor the model closes)."""
+    lines = [f"{'region':<10} {'predictor':<16} {'mse':>10}  note"]
+    for region, name, value, note in summary_rows(metrics):
+        lines.append(f"{region:<10} {name:<16} {value:>10.5f}  {note}")
+    return "\n".join(lines)
+
+
+def samples_table(metrics: dict) -> str:
+    """One line per region: the samples' CRPS against a Gaussian around the point prediction,
+    spread over skill (1 = calibrated), and the errors of one sample and of their mean."""
+    header = (f"{'region':<10} {'k':>2} {'crps':>9} {'gaussian':>9} {'spread/skill':>12} "
+              f"{'mse 1 sample':>12} {'mse mean-of-k':>13}")
+    lines = [header]
+    for region, s in metrics["samples"].items():
+        ratio = "n/a" if s["spread_skill"] is None else f"{s['spread_skill']:.2f}"
+        lines.append(f"{region:<10} {s['k']:>2} {s['crps']:>9.5f} {s['crps_gaussian']:>9.5f} "
+                     f"{ratio:>12} {s['mse_one_sample']:>12.5f} {s['mse_mean_of_k']:>13.5f}")
     return "\n".join(lines)
