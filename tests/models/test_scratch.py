@@ -141,5 +141,5 @@ def test_backbones_registry_selects_the_scratch_model_and_names_the_valid_ones()
 
     assert get_backbone("scratch") is CanvasWorldModel
     assert "scratch" in BACKBONES
-    with pytest.raises(ValueError, match=r"backbone: got 'dit'.*\['scratch'"):
+    with pytest.raises(ValueError, match=r"backbone: got 'dit'.*\['cogvideox', 'scratch'\]"):
         get_backbone("dit")

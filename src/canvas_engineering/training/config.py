@@ -25,7 +25,10 @@ class TrainConfig:
         regions: canvas region -> data key (the episode array that fills it).
         arrays: data key -> array name inside the user's episode files (data directories only;
             each key must be a data key of `regions`).
-        backbone: the denoiser (`models.BACKBONES`: "scratch").
+        backbone: the denoiser (`models.BACKBONES`: "scratch", or "cogvideox", frozen
+            pretrained CogVideoX blocks, which needs pretrained_model_id: a local directory or a
+            hub id in the local cache; without diffusers it falls back to "scratch", warning).
+            pretrained_dtype: dtype of the frozen pretrained blocks.
         preset: backbone size (`BACKBONE_PRESETS`). loops: loops per block, replacing the
             preset's (None keeps the preset's); after `build` the model's config is the only
             place the loop count is read from. curriculum: ramp loops 1 → loops.
@@ -49,6 +52,8 @@ class TrainConfig:
     arrays: dict = field(default_factory=dict)
     image_size: int = 24
     backbone: str = "scratch"
+    pretrained_model_id: str | None = None
+    pretrained_dtype: str = "bfloat16"
     preset: str = "debug"
     loops: int | None = 3
     curriculum: bool = True
@@ -113,6 +118,16 @@ class TrainConfig:
                       f"{sorted(set(self.regions.values()))} ({unknown} are not)", ConfigError)
         if not isinstance(self.curriculum, bool):
             raise bad("curriculum", self.curriculum, "true or false", ConfigError)
+        if self.pretrained_model_id is not None and (not isinstance(self.pretrained_model_id, str)
+                                                     or not self.pretrained_model_id):
+            raise bad("pretrained_model_id", self.pretrained_model_id, "null or a local "
+                      "directory or hub id (a non-empty string)", ConfigError)
+        if self.backbone == "cogvideox" and self.pretrained_model_id is None:
+            raise bad("pretrained_model_id", None, "a local directory or a hub id in the local "
+                      "cache, with backbone='cogvideox'", ConfigError)
+        if self.pretrained_dtype not in ("bfloat16", "float16", "float32"):
+            raise bad("pretrained_dtype", self.pretrained_dtype,
+                      "one of ['bfloat16', 'float16', 'float32']", ConfigError)
 
     def replace(self, **changes) -> TrainConfig:
         unknown = set(changes) - {f.name for f in fields(self)}
@@ -158,6 +173,8 @@ def _parse(key: str, value: str, kind: type):
     try:
         if key == "loops" and value.lower() in ("null", "none"):
             return None  # the preset's loop count
+        if kind is type(None):  # an optional string (pretrained_model_id)
+            return None if value.lower() in ("null", "none") else value
         if kind is bool:
             if value.lower() not in ("true", "false", "1", "0"):
                 raise ValueError(value)

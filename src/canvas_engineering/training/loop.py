@@ -23,6 +23,8 @@ import torch
 from canvas_engineering.atomic import atomic_write_text
 from canvas_engineering.errors import bad
 from canvas_engineering.models import BACKBONES, get_backbone
+from canvas_engineering.models.cogvideox import CogVideoXConfig
+from canvas_engineering.models.cogvideox_load import usable_backbone
 from canvas_engineering.models.scratch import BACKBONE_PRESETS
 from canvas_engineering.nn.loop_schedules import CurriculumScheduler
 from canvas_engineering.spec.canvases import PRESETS
@@ -80,7 +82,11 @@ def build(config: TrainConfig) -> Run:
     torch.manual_seed(config.seed)  # the same initial weights on every process
     sizes = {} if config.loops is None else {"loops": config.loops}
     backbone = dataclasses.replace(BACKBONE_PRESETS[config.preset], **sizes)
-    model = get_backbone(config.backbone)(schema.layout, schema.topology, codecs, backbone)
+    name = usable_backbone(config.backbone)  # cogvideox without diffusers: scratch, warned
+    if name == "cogvideox":  # the preset sizes the canvas side; the blocks are pretrained
+        backbone = CogVideoXConfig.from_preset(backbone, config.pretrained_model_id,
+                                               config.pretrained_dtype)
+    model = get_backbone(name)(schema.layout, schema.topology, codecs, backbone)
     diffusion = CanvasDiffusion(schema.layout, schedule=config.schedule,
                                 prediction=config.prediction)
     return Run(config, schema.layout, schema.topology, train_set, codecs, model, diffusion)
