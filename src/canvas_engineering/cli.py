@@ -6,6 +6,7 @@
     canvas-engineering sample --run runs/robot [--checkpoint FILE] [--episodes N]
     canvas-engineering report [--out DIR] [--canvas robot]   # region maps, densities, pictures
     canvas-engineering inspect schema.json
+    canvas-engineering train-dag --pretrained_model_id DIR [--make-tiny]  # DAG curriculum
 
 Bad input ends with one line on stderr, "error: ...", and exit status 2; --debug shows the
 traceback instead.
@@ -100,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     ins = add("inspect", help="report on a schema JSON file")
     ins.add_argument("path", type=Path)
     ins.add_argument("--out", type=Path, default=None, help="directory for a PNG picture")
+    from canvas_engineering.training import dag_cli
+
+    dag_cli.add_parser(sub, [common])
 
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0].startswith("--") and argv[0] not in ("-h", "--help"):
@@ -112,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args, extra)
         if args.command == "evaluate":
             return _evaluate(args)
+        if args.command == "train-dag":
+            from canvas_engineering.viz.dag_plot import draw_dag_losses
+
+            return dag_cli.handle(args, draw=draw_dag_losses)
         if args.command == "sample":
             return _sample(args)
         if args.command == "inspect":
