@@ -104,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     from canvas_engineering.training import dag_cli
 
     dag_cli.add_parser(sub, [common])
+    from canvas_engineering.canvit import cli as canvit_cli
+
+    canvit_cli.add_subcommands(sub, [common])
 
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0].startswith("--") and argv[0] not in ("-h", "--help"):
@@ -122,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             return dag_cli.handle(args, draw=draw_dag_losses)
         if args.command == "sample":
             return _sample(args)
+        if args.command == "canvit":
+            return canvit_cli.handle(args)
         if args.command == "inspect":
             schema = CanvasSchema.from_json(args.path)
             report(schema, args.path.stem, args.out)
