@@ -2,6 +2,7 @@
 mean of their parents' trainables, one shared frozen backbone, resumable per-node checkpoints,
 the seed-004 snippet and the built-in DAG command."""
 
+import ctypes
 import gc
 import json
 import os
@@ -177,6 +178,13 @@ def test_the_builtin_dag_command_runs_and_every_nodes_loss_falls(tmp_path):
 
 
 def rss_bytes() -> int:
+    """Resident memory now, after returning freed heap pages to the OS (glibc keeps them
+    otherwise, and the number would measure the allocator rather than what is alive)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
@@ -184,20 +192,21 @@ def rss_bytes() -> int:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc")
 def test_memory_does_not_grow_with_the_number_of_nodes(tmp_path, sources):
-    """A 30 MB frozen backbone, 4 nodes: resident memory after node 4 exceeds that after node 1
+    """A 41 MB frozen backbone, 4 nodes: resident memory after node 4 exceeds that after node 1
     by at most the trainables (per node) plus a small constant, not by more backbones."""
-    big = save_tiny_cogvideox(tmp_path / "big", heads=4, head_dim=64, layers=2)
+    big = save_tiny_cogvideox(tmp_path / "big", heads=4, head_dim=64, layers=6)
     dag = [node(f"n{i}", ["action"], parents=[f"n{i - 1}"] if i else [], steps=2)
            for i in range(4)]
     after = {}
     trainer = DAGCurriculumTrainer(
         dag, sources, pretrained_model_id=str(big), device="cpu", out=tmp_path / "dag",
         pretrained_dtype="float32",
-        on_step=lambda n, s, _: (gc.collect(), after.__setitem__(n, rss_bytes())) if s == 2
-        else None)
+        on_step=lambda n, s, _: after.__setitem__(n, rss_bytes()) if s == 2 else None)
     trainer.run()
     frozen = sum(p.numel() * p.element_size() for p in trainer.frozen.parameters())
     trainables = sum(v.numel() * v.element_size() for v in trainer.trained["n0"].values())
-    assert frozen > 25e6
+    assert frozen > 35e6
     growth = after["n3"] - after["n0"]
-    assert growth <= 4 * 4 * trainables + 12e6, (growth, frozen, trainables)
+    assert growth <= 4 * 4 * trainables + 12e6, (after, frozen, trainables)
+    print(f"rss growth n0 -> n3: {growth / 1e6:.1f} MB; frozen {frozen / 1e6:.1f} MB; "
+          f"trainables {trainables / 1e6:.2f} MB per node")
