@@ -210,3 +210,16 @@ def test_memory_does_not_grow_with_the_number_of_nodes(tmp_path, sources):
     assert growth <= 4 * 4 * trainables + 12e6, (after, frozen, trainables)
     print(f"rss growth n0 -> n3: {growth / 1e6:.1f} MB; frozen {frozen / 1e6:.1f} MB; "
           f"trainables {trainables / 1e6:.2f} MB per node")
+
+
+def test_the_readme_dag_snippet_runs(tiny, tmp_path, monkeypatch):
+    import re
+
+    monkeypatch.chdir(tmp_path)
+    readme = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+                 if "DAGCurriculumTrainer" in b)
+    code = block.replace('"/path/to/CogVideoX-2b"', repr(tiny)).replace("steps=40", "steps=2")
+    exec(code, {})
+    assert json.loads(Path("runs/dag/dag.json").read_text())["order"] == [
+        "vision", "control", "robot"]
