@@ -20,7 +20,8 @@ class TrainConfig:
     """A training run. Defaults train the README's robot canvas on the built-in pushing task.
 
     Args:
-        canvas: built-in canvas name (`presets.PRESETS`).
+        canvas: a built-in canvas name (`spec.canvases.PRESETS`), a schema JSON file, or
+            `module:attribute` (see `training.canvas_choice`).
         data: "push" (the built-in task) or a directory of episode files.
         regions: canvas region -> data key (the episode array that fills it).
         arrays: data key -> array name inside the user's episode files (data directories only;
@@ -162,11 +163,23 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
+        """A config file: JSON, or TOML when its name ends in .toml (TOML has no null: leave
+        `loops` out to keep its default)."""
+        decode = _toml(path).loads if str(path).endswith(".toml") else json.loads
         try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as e:
+            data = decode(Path(path).read_text())
+        except (OSError, ValueError) as e:  # JSON and TOML decode errors are ValueErrors
             raise ConfigError(f"config {path}: {e}") from None
         return cls.from_dict(data, str(path))
+
+
+def _toml(path):
+    try:
+        import tomllib  # Python >= 3.11
+    except ImportError:  # pragma: no cover - Python 3.10
+        raise ConfigError(f"config {path}: TOML needs Python >= 3.11 (tomllib); use JSON") \
+            from None
+    return tomllib
 
 
 def _parse(key: str, value: str, kind: type):

@@ -27,7 +27,6 @@ from canvas_engineering.models.cogvideox import CogVideoXConfig
 from canvas_engineering.models.cogvideox_load import usable_backbone
 from canvas_engineering.models.scratch import BACKBONE_PRESETS
 from canvas_engineering.nn.loop_schedules import CurriculumScheduler
-from canvas_engineering.spec.canvases import PRESETS
 from canvas_engineering.training.batches import (
     batch_indices,
     build_codecs,
@@ -36,6 +35,7 @@ from canvas_engineering.training.batches import (
     draw_noise,
     to_positions,
 )
+from canvas_engineering.training.canvas_choice import resolve_canvas
 from canvas_engineering.training.config import ConfigError, TrainConfig
 from canvas_engineering.training.diffusion import CanvasDiffusion
 from canvas_engineering.training.evaluation import heldout_errors
@@ -66,13 +66,11 @@ class Run:
 
 
 def build(config: TrainConfig) -> Run:
-    if config.canvas not in PRESETS:
-        raise bad("canvas", config.canvas, f"one of {sorted(PRESETS)}", ConfigError)
     if config.backbone not in BACKBONES:
         raise bad("backbone", config.backbone, f"one of {sorted(BACKBONES)}", ConfigError)
     if config.preset not in BACKBONE_PRESETS:
         raise bad("preset", config.preset, f"one of {sorted(BACKBONE_PRESETS)}", ConfigError)
-    schema = PRESETS[config.canvas]()
+    schema = resolve_canvas(config.canvas)
     unknown = set(config.regions) - set(schema.layout.regions)
     if unknown:
         raise bad("regions", sorted(unknown), f"regions of the {config.canvas!r} canvas, "
