@@ -15,6 +15,6 @@ if ! "$py" -c "import torch" >/dev/null 2>&1; then
 fi
 stamp=.venv/.canvas-engineering-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    "$py" -m pip install -q -e ".[dev,train,video]"
+    "$py" -m pip install -q -e ".[dev,train,video,lerobot,track]"
     touch "$stamp"
 fi

@@ -9,6 +9,8 @@ same samples as a single process with the same global batch.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from canvas_engineering.data import (
@@ -19,6 +21,13 @@ from canvas_engineering.data import (
     split_episodes,
 )
 from canvas_engineering.data.codecs import RegionCodec, make_codecs, region_frames
+from canvas_engineering.data.lerobot import (
+    LeRobotDirectory,
+    is_lerobot,
+    lerobot_episodes,
+    read_info,
+    split_lerobot,
+)
 from canvas_engineering.errors import bad
 from canvas_engineering.spec.layout import CanvasLayout
 from canvas_engineering.training.config import ConfigError, TrainConfig
@@ -31,7 +40,8 @@ def build_dataset(config: TrainConfig, split: str, n_frames: int):
 
     The built-in task draws `train_episodes` and `eval_episodes` episodes from two seed
     streams. A data directory holds out `eval_episodes` of its files (`split_episodes`: chosen
-    by name, deterministically) and trains on all the others.
+    by name, deterministically) and trains on all the others. A LeRobot dataset directory (it
+    holds meta/info.json) splits the same way by episode (`split_lerobot`).
     """
     if split not in ("train", "eval"):
         raise bad("split", split, "'train' or 'eval'", ConfigError)
@@ -40,20 +50,32 @@ def build_dataset(config: TrainConfig, split: str, n_frames: int):
         count = config.train_episodes if split == "train" else config.eval_episodes
         env = PushConfig(n_frames=n_frames, image_size=config.image_size)
         return PushDataset(count, seed=seed, config=env)
+    arrays = {key: config.arrays.get(key, key) for key in set(config.regions.values())}
+    if is_lerobot(config.data):
+        info = read_info(Path(config.data))
+        episodes = lerobot_episodes(Path(config.data), info)
+        if config.eval_episodes >= len(episodes):
+            raise bad("eval_episodes", config.eval_episodes, f"fewer than the {len(episodes)} "
+                      f"episodes of {config.data}: that many are held out for evaluation and "
+                      "the rest train, so the dataset is too small to split", ConfigError)
+        train, held = split_lerobot(Path(config.data), info, episodes, config.eval_episodes)
+        return LeRobotDirectory(config.data, arrays, n_frames=n_frames,
+                                image_size=config.image_size, resize=config.resize_video,
+                                episodes=train if split == "train" else held)
     files = episode_files(config.data)
     if config.eval_episodes >= len(files):
         raise bad("eval_episodes", config.eval_episodes, f"fewer than the {len(files)} episode "
                   f"files in {config.data}: that many files are held out for evaluation and "
                   "the rest train, so the directory is too small to split", ConfigError)
     train_files, eval_files = split_episodes(files, config.eval_episodes)
-    arrays = {key: config.arrays.get(key, key) for key in set(config.regions.values())}
     return EpisodeDirectory(config.data, arrays, n_frames=n_frames,
                             files=train_files if split == "train" else eval_files)
 
 
 def episode_count(dataset) -> int:
     """Episodes in a dataset from `build_dataset` (a directory's clips overlap; count files)."""
-    return len(dataset.files) if isinstance(dataset, EpisodeDirectory) else len(dataset)
+    directory = isinstance(dataset, (EpisodeDirectory, LeRobotDirectory))
+    return len(dataset.files) if directory else len(dataset)
 
 
 def codec_specs(sample: dict[str, torch.Tensor], config: TrainConfig) -> dict[str, dict]:

@@ -43,6 +43,10 @@ class TrainConfig:
         sample_steps, eval_samples: DDIM steps per sample, and samples per held-out episode,
             when evaluating.
         log_every, checkpoint_every, keep_checkpoints: run outputs.
+        log_with: an Accelerate tracker for the metrics, "tensorboard" or "wandb" (offline,
+            under the run directory), or null for metrics.jsonl only.
+        resize_video: a LeRobot dataset's video frames that are not image_size square are
+            resized to it (bilinear) instead of refused.
         seed: everything random derives from it, per step and per sample.
         out: run directory. mixed_precision: "no" or "bf16" (GPU).
     """
@@ -77,6 +81,8 @@ class TrainConfig:
     seed: int = 0
     out: str = "runs/robot"
     mixed_precision: str = "no"
+    log_with: str | None = None
+    resize_video: bool = False
 
     def __post_init__(self) -> None:
         positive = ("image_size", "steps", "batch_size", "train_episodes", "eval_episodes",
@@ -117,8 +123,11 @@ class TrainConfig:
         if unknown:
             raise bad("arrays", self.arrays, f"keys among the data keys of regions, "
                       f"{sorted(set(self.regions.values()))} ({unknown} are not)", ConfigError)
-        if not isinstance(self.curriculum, bool):
-            raise bad("curriculum", self.curriculum, "true or false", ConfigError)
+        for name in ("curriculum", "resize_video"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, getattr(self, name), "true or false", ConfigError)
+        if self.log_with not in (None, "tensorboard", "wandb"):
+            raise bad("log_with", self.log_with, "null, 'tensorboard' or 'wandb'", ConfigError)
         if self.pretrained_model_id is not None and (not isinstance(self.pretrained_model_id, str)
                                                      or not self.pretrained_model_id):
             raise bad("pretrained_model_id", self.pretrained_model_id, "null or a local "
