@@ -55,6 +55,7 @@ def add_subcommands(sub, parents=()) -> None:
     pr.add_argument("--train-scenes", type=_int(1), default=300)
     pr.add_argument("--test-scenes", type=_int(1), default=300)
     pr.add_argument("--grid", type=_int(1), default=16, help="canvas grid side G")
+    pr.add_argument("--probe-iters", type=_int(1), default=400, help="probe optimiser steps")
     pr.add_argument("--out", type=Path, help="directory for probe.json and plots "
                     "(default: next to the model)")
     pr.add_argument("--no-control", action="store_true", help="skip the untrained model")
@@ -90,7 +91,8 @@ def _probe(args) -> int:
     model = CanViT.from_pretrained(args.model)
     policies = args.policy or ["coarse_to_fine", "random"]
     report = probe_report(model, policies, args.glimpses, args.train_scenes, args.test_scenes,
-                          grid=args.grid, control=not args.no_control)
+                          grid=args.grid, control=not args.no_control,
+                          probe_iters=args.probe_iters)
     out = args.out or args.model.parent
     out.mkdir(parents=True, exist_ok=True)
     (out / "probe.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -104,15 +106,14 @@ def _probe(args) -> int:
         from canvas_engineering.canvit.plots import filmstrip, probe_plot
 
         scene = texture_scenes(1, 128, seed=3000)[0][0]
-        vps = make_policy("coarse_to_fine", 1, min(args.glimpses, 9),
-                          torch_generator(0))
+        vps = make_policy("coarse_to_fine", 1, min(args.glimpses, 9), _generator(0))
         paths = [probe_plot(report, out / "probe.png"),
                  filmstrip(model, scene, vps, 32, args.grid, out / "filmstrip.png")]
         print("plots: " + ", ".join(map(str, paths)))
     return 0
 
 
-def torch_generator(seed: int):
+def _generator(seed: int):
     import torch
 
     return torch.Generator().manual_seed(seed)

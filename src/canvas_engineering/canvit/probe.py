@@ -68,7 +68,7 @@ def scores(pred: torch.Tensor, labels: torch.Tensor, classes: int) -> dict[str, 
 
 def probe_curve(model: CanViT, train: tuple, test: tuple, policy: str, num_glimpses: int,
                 glimpse_px: int, grid: int, classes: int, cells_per_step: int = 64,
-                seed: int = 0, **policy_options) -> list[dict]:
+                seed: int = 0, probe_iters: int = 400, **policy_options) -> list[dict]:
     """Per-timestep probe scores on `test`, the probe fitted on `train`.
 
     train / test: (images (S, 3, P, P), cell labels (S, G, G)). Returns one dict per t with
@@ -81,7 +81,7 @@ def probe_curve(model: CanViT, train: tuple, test: tuple, policy: str, num_glimp
     pick = torch.rand(t, s, n, generator=g).argsort(-1)[..., :cells_per_step]  # (T, S, k)
     x = feats.gather(2, pick[..., None].expand(-1, -1, -1, d)).reshape(-1, d)
     y = train[1].flatten(1)[None].expand(t, -1, -1).gather(2, pick).reshape(-1)
-    probe = fit_probe(x, y, classes, seed=seed)
+    probe = fit_probe(x, y, classes, iters=probe_iters, seed=seed)
     del feats, x
     test_feats = canvas_rollout(model, test[0], policy, num_glimpses, glimpse_px, grid,
                                 seed + 1, **policy_options)
@@ -94,7 +94,7 @@ def probe_curve(model: CanViT, train: tuple, test: tuple, policy: str, num_glimp
 def probe_report(model: CanViT, policies=("coarse_to_fine", "random"), num_glimpses: int = 21,
                  train_scenes: int = 300, test_scenes: int = 300, scene_px: int = 128,
                  glimpse_px: int = 32, grid: int = 16, seed: int = 0,
-                 control: bool = True) -> dict:
+                 control: bool = True, probe_iters: int = 400) -> dict:
     """Probe curves on fresh texture scenes (never seen in pretraining: seeds 1000+ / 2000+)
     for each policy, for `model` and, with `control`, for an untrained model of its config.
     Returns {"trained": {policy: curve}, "untrained": {...}, "majority": accuracy of
@@ -113,5 +113,6 @@ def probe_report(model: CanViT, policies=("coarse_to_fine", "random"), num_glimp
     report = {"majority": (data[1][1] == 0).float().mean().item()}
     for name, m in models.items():
         report[name] = {p: probe_curve(m, data[0], data[1], p, num_glimpses, glimpse_px, grid,
-                                       len(CLASSES), seed=seed) for p in policies}
+                                       len(CLASSES), seed=seed, probe_iters=probe_iters)
+                          for p in policies}
     return report

@@ -12,7 +12,7 @@ def test_pretrain_then_probe(tmp_path, capsys):
     assert (out / "model" / "model.safetensors").is_file()
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
     assert main(["canvit", "probe", "--model", str(out / "model"), "--glimpses", "2",
-                 "--train-scenes", "2", "--test-scenes", "2", "--no-plots",
+                 "--train-scenes", "2", "--test-scenes", "2", "--no-plots", "--probe-iters", "5",
                  "--policy", "coarse_to_fine"]) == 0
     report = json.loads((out / "probe.json").read_text())
     assert [r["t"] for r in report["trained"]["coarse_to_fine"]] == [0, 1]
