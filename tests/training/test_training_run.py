@@ -31,7 +31,8 @@ def test_short_run_writes_metrics_checkpoints_summary_and_plots(tmp_path):
     summary = train(config, progress=False)
     run = Path(config.out)
     drawn = draw_run(run)  # pictures are the faces' job: train() writes numbers only
-    assert sorted(p.name for p in drawn) == ["actions.png", "filmstrip.png", "loss.png"]
+    assert sorted(p.name for p in drawn) == ["actions.png", "filmstrip.png", "horizon.png",
+                                                "loss.png", "rollout.gif"]
     rows = read_metrics(run)
     assert [r["step"] for r in rows] == [5, 10]
     assert {"loss/visual", "loss/action", "loss/reward"} <= set(rows[0])

@@ -50,6 +50,7 @@ from canvas_engineering.training.run_files import (
     save_checkpoint,
     truncate_metrics,
 )
+from canvas_engineering.training.tracking import Progress, ended, start_trackers, tracker_kwargs
 
 
 @dataclasses.dataclass
@@ -120,16 +121,18 @@ def train(config: TrainConfig, *, resume: bool = False, checkpoint: str | Path |
 
     # Loops beyond the curriculum's current count, and gates still at zero, leave parameters
     # without gradient in a step: DDP must expect that.
-    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision,
-                      kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     run_dir = Path(config.out)
-    with run_lock(run_dir) if acc.is_main_process else contextlib.nullcontext():
+    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision,
+                      kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+                      **tracker_kwargs(config.log_with, run_dir))
+    with run_lock(run_dir) if acc.is_main_process else contextlib.nullcontext(), ended(acc):
         r = build(config)
         optimizer = make_optimizer(r.model, config)
         start = _restore(run_dir, r, optimizer, resume or checkpoint is not None, checkpoint)
         if acc.is_main_process:
             atomic_write_text(run_dir / "config.json", config.to_json())
             truncate_metrics(run_dir, start, notice=_notice)
+        start_trackers(acc, config.log_with, config.to_json(), run_dir)
         model, optimizer = acc.prepare(r.model, optimizer)
         began = time.perf_counter()
         _steps(acc, r, model, optimizer, start, run_dir, progress)
@@ -172,8 +175,6 @@ def _restore(run_dir: Path, r: Run, optimizer, resume: bool, checkpoint) -> int:
 
 def _steps(acc, r: Run, model, optimizer, start: int, run_dir: Path, progress: bool) -> None:
     """The optimisation steps from `start` to `config.steps`, logging and checkpointing."""
-    from tqdm.auto import tqdm
-
     config = r.config
     world, rank = acc.num_processes, acc.process_index
     if config.batch_size % world:
@@ -188,10 +189,9 @@ def _steps(acc, r: Run, model, optimizer, start: int, run_dir: Path, progress: b
     probe = {k: v.to(acc.device) for k, v in
              collate(held_out, torch.arange(min(32, len(held_out)))).items()}
 
-    bar = tqdm(range(start, config.steps), initial=start, total=config.steps,
-               disable=not (progress and acc.is_main_process), desc="train")
+    bar = Progress(start, config.steps, enabled=progress and acc.is_main_process)
     began, running = time.perf_counter(), None
-    for step in bar:
+    for step in range(start, config.steps):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
         episodes = batch_indices(config, step, len(r.train_set))[mine]
@@ -214,8 +214,8 @@ def _steps(acc, r: Run, model, optimizer, start: int, run_dir: Path, progress: b
             bar.close()
             raise _diverged(run_dir, done, value, parts)
         running = value if running is None else 0.9 * running + 0.1 * value
-        bar.set_postfix(loss=f"{running:.4f}", loops=loops)
         checkpoint = done % config.checkpoint_every == 0 or done == config.steps
+        bar.update(done, running, loops, log=done % config.log_every == 0 or checkpoint)
         if acc.is_main_process and (done % config.log_every == 0 or checkpoint):
             row = {"step": done, "loss": value, "lr": learning_rate(config, step), "loops": loops,
                    "seconds": round(time.perf_counter() - began, 2)}
@@ -224,6 +224,7 @@ def _steps(acc, r: Run, model, optimizer, start: int, run_dir: Path, progress: b
                 row.update(heldout_errors(acc.unwrap_model(model), r.diffusion, r.layout,
                                           r.codecs, config.regions, probe, seed=config.seed))
             append_metrics(run_dir, row)
+            acc.log({k: v for k, v in row.items() if k != "step"}, step=done)  # trackers
         if checkpoint:
             acc.wait_for_everyone()
             if acc.is_main_process:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -38,8 +39,32 @@ def sample_examples(run, episodes: int, seed: int) -> dict:
     return {"clip": clip, "pred": pred}
 
 
+@torch.no_grad()
+def heldout_points(run, batch_size: int = 32) -> dict:
+    """Every held-out episode and the model's point prediction (one denoising step, seeded as
+    `evaluate` seeds it, so these are the predictions the summary scores)."""
+    eval_set = build_dataset(run.config, "eval", run.layout.T)
+    clips, preds = [], []
+    for start in range(0, len(eval_set), batch_size):
+        clip = collate(eval_set, torch.arange(start, min(start + batch_size, len(eval_set))))
+        clips.append(clip)
+        preds.append(rollout(run.model, run.diffusion, run.layout, run.codecs,
+                             run.config.regions, clip, steps=1, seed=run.config.seed + start))
+    return {"clip": {k: torch.cat([c[k] for c in clips]) for k in clips[0]},
+            "pred": {r: torch.cat([p[r] for p in preds]) for r in preds[0]}}
+
+
+def latest_summary(run_dir: Path) -> dict | None:
+    """The newer of the run's evaluation.json (written by `evaluate`) and summary.json."""
+    files = [f for f in (run_dir / "summary.json", run_dir / "evaluation.json") if f.exists()]
+    if not files:
+        return None
+    return json.loads(max(files, key=lambda f: f.stat().st_mtime_ns).read_text())
+
+
 def draw_run(run_dir: str | Path, run=None, examples: dict | None = None) -> list[Path]:
-    """Draw loss.png, filmstrip.png and actions.png in `run_dir`; returns the paths written.
+    """Draw loss.png, filmstrip.png, actions.png (every held-out episode), horizon.png and
+    rollout.gif in `run_dir`; returns the paths written.
 
     Without `run` / `examples`, the run is loaded from its newest checkpoint and four held-out
     episodes are sampled with the run's seed.
@@ -49,4 +74,5 @@ def draw_run(run_dir: str | Path, run=None, examples: dict | None = None) -> lis
         run, _ = load_run(run_dir)
     if examples is None:
         examples = sample_examples(run, episodes=4, seed=run.config.seed)
-    return draw_all(run_dir, run, examples)
+    return draw_all(run_dir, run, examples, points=heldout_points(run),
+                    summary=latest_summary(run_dir))
