@@ -20,7 +20,7 @@ from canvas_engineering.viz.run_report import heldout_points, latest_summary, sa
 def run(tmp_path_factory):
     """An untrained tiny run (pictures need a model, not a good one)."""
     out = tmp_path_factory.mktemp("plots")
-    config = TrainConfig(**{**TINY, "eval_episodes": 5, "eval_samples": 1}, out=str(out))
+    config = TrainConfig(**{**TINY, "eval_episodes": 2, "eval_samples": 1}, out=str(out))
     r = build(config)
     r.model.eval()
     return r
@@ -29,7 +29,7 @@ def run(tmp_path_factory):
 def test_the_action_points_are_every_held_out_episode_the_summary_scores(run):
     summary, examples = finish(run, run.model, Path(run.config.out))
     points = heldout_points(run)
-    assert len(points["clip"]["action"]) == summary["eval"]["episodes"] == 5  # all held out
+    assert len(points["clip"]["action"]) == summary["eval"]["episodes"] == 2  # all held out
     t0, t1 = run.layout.regions["action"].bounds[:2]
     fut = slice(run.layout.t_current - t0, t1 - t0)
     truth = points["clip"]["action"][:, t0:t1][:, fut]
