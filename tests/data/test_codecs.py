@@ -94,3 +94,28 @@ def test_codec_validation_errors():
         make_codecs(LAYOUT, {"act": {"dim": 2}})
     with pytest.raises(ValueError, match="act.*unexpected keyword.*channels"):
         make_codecs(LAYOUT, {"act": {"kind": "vector", "dim": 2, "channels": 3}})
+
+
+def test_fit_standardises_each_value_and_decode_inverts_it():
+    layout = CanvasLayout(T=3, H=4, W=4, d_model=8, regions={
+        "cam": (0, 3, 0, 2, 0, 2), "act": (0, 3, 2, 3, 0, 2)})
+    g = torch.Generator().manual_seed(0)
+    actions = torch.randn(64, 3, 4, generator=g) * torch.tensor([0.1, 2.0, 5.0, 0.5]) + 3.0
+    act = VectorCodec(layout, "act", dim=4).fit(actions)
+    z = act.encode(actions)  # (64, 6, 2): value k of a frame at position k // 2, offset k % 2
+    raw = actions.reshape(64 * 3 * 2, 2)  # per offset: the values it holds
+    torch.testing.assert_close(act.shift, raw.mean(0))
+    torch.testing.assert_close(act.scale, raw.std(0))
+    flat = z.reshape(-1, 2)
+    torch.testing.assert_close(flat.mean(0), torch.zeros(2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(flat.std(0), torch.ones(2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(act.decode(z), actions, atol=1e-5, rtol=1e-5)
+
+    video = torch.rand(8, 3, 3, 4, 4, generator=g) * 0.2 - 0.9  # dark frames
+    cam = VideoCodec(layout, "cam", channels=3, image_size=4).fit(video, shared=True)
+    torch.testing.assert_close(cam.shift, video.double().mean().float().expand(12))
+    torch.testing.assert_close(cam.scale, video.double().std().float().expand(12))
+    torch.testing.assert_close(cam.decode(cam.encode(video)), video, atol=1e-6, rtol=1e-6)
+
+    still = torch.zeros(4, 3, 4)  # a value that never varies keeps scale 1
+    assert torch.equal(VectorCodec(layout, "act", dim=4).fit(still).scale, torch.ones(2))

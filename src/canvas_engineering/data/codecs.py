@@ -5,8 +5,13 @@ n_r = T_r · h_r · w_r positions of region r (t-major, then h, then w, as
 `CanvasLayout.region_index_tensor`), d_r data values per position, P = h_r · w_r positions per
 frame of the region, ph × pw pixels per patch.
 
-A codec only rearranges numbers: `decode(encode(d))` is `d` exactly. The learned encoders and
-decoders (data values → d_model and back) live in the backbone.
+A codec rearranges numbers and, once `fit` to example data, standardises them: each of the d_r
+values per position is shifted and scaled to mean 0 and standard deviation 1 over the examples
+(one shift and scale for a whole video region). Regions whose raw values differ in scale (pixels
+in [-1, 1], a reward with a spread of 0.15) then meet the diffusion noise, whose scale is 1, on
+equal terms, and a model that predicts 0 predicts the examples' mean. `decode(encode(d))` is `d`
+up to float rounding. The learned encoders and decoders (data values → d_model and back) live in
+the backbone.
 """
 
 from __future__ import annotations
@@ -64,12 +69,38 @@ class RegionCodec:
         self.positions_per_frame = math.prod(self.spatial)
         self.num_positions = spec.num_positions
 
+    shift: torch.Tensor | None = None  # (d_r,) once fit
+    scale: torch.Tensor | None = None  # (d_r,) once fit
+
     def encode(self, data: torch.Tensor) -> torch.Tensor:
-        """Region data `(B, *data_shape)` → `(B, n_r, d_r)`, t-major."""
-        raise NotImplementedError
+        """Region data `(B, *data_shape)` → `(B, n_r, d_r)`, t-major, standardised once fit."""
+        x = self._to_positions(data)
+        if self.shift is None:
+            return x
+        return (x - self.shift.to(x.device, x.dtype)) / self.scale.to(x.device, x.dtype)
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
         """`(B, n_r, d_r)` → region data `(B, *data_shape)`; the inverse of `encode`."""
+        self._check_positions(x)
+        if self.shift is not None:
+            x = x * self.scale.to(x.device, x.dtype) + self.shift.to(x.device, x.dtype)
+        return self._from_positions(x)
+
+    def fit(self, data: torch.Tensor, *, shared: bool = False) -> RegionCodec:
+        """Standardise from example data `(B, *data_shape)`: per value of a position (d_r,),
+        or one shift and scale for all of them when `shared`. A value that does not vary
+        keeps scale 1. Returns self."""
+        x = self._to_positions(data).double().reshape(-1, self.position_dim)  # (B·n_r, d_r)
+        shift, scale = (x.mean(), x.std()) if shared else (x.mean(dim=0), x.std(dim=0))
+        scale = torch.where(scale > 1e-6, scale, torch.ones_like(scale))
+        self.shift = shift.float().expand(self.position_dim).clone()
+        self.scale = scale.float().expand(self.position_dim).clone()
+        return self
+
+    def _to_positions(self, data: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _from_positions(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def _check_positions(self, x: torch.Tensor) -> None:
@@ -107,7 +138,7 @@ class VideoCodec(RegionCodec):
         self.position_dim = channels * self.patch[0] * self.patch[1]
         self.data_shape = (self.frames, channels, image_size, image_size)
 
-    def encode(self, data: torch.Tensor) -> torch.Tensor:
+    def _to_positions(self, data: torch.Tensor) -> torch.Tensor:
         _check_shape(f"video of region {self.region!r}", data, (None, *self.data_shape),
                      "(B, T_r, C, S, S)")
         B, T, C = data.shape[:3]
@@ -116,8 +147,7 @@ class VideoCodec(RegionCodec):
         x = x.permute(0, 1, 3, 5, 2, 4, 6)  # (B, T, h, w, C, ph, pw)
         return x.reshape(B, self.num_positions, self.position_dim)  # (B, n_r, d_r)
 
-    def decode(self, x: torch.Tensor) -> torch.Tensor:
-        self._check_positions(x)
+    def _from_positions(self, x: torch.Tensor) -> torch.Tensor:
         B, C = x.shape[0], self.channels
         (h, w), (ph, pw) = self.spatial, self.patch
         x = x.reshape(B, self.frames, h, w, C, ph, pw)
@@ -144,13 +174,12 @@ class VectorCodec(RegionCodec):
         self.position_dim = dim // P
         self.data_shape = (self.frames, dim)
 
-    def encode(self, data: torch.Tensor) -> torch.Tensor:
+    def _to_positions(self, data: torch.Tensor) -> torch.Tensor:
         _check_shape(f"vectors of region {self.region!r}", data, (None, *self.data_shape),
                      "(B, T_r, dim)")
         return data.reshape(data.shape[0], self.num_positions, self.position_dim)
 
-    def decode(self, x: torch.Tensor) -> torch.Tensor:
-        self._check_positions(x)
+    def _from_positions(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(x.shape[0], *self.data_shape)
 
 

@@ -20,7 +20,7 @@ from canvas_engineering.data import (
     episode_files,
     split_episodes,
 )
-from canvas_engineering.data.codecs import RegionCodec, make_codecs, region_frames
+from canvas_engineering.data.codecs import RegionCodec, VideoCodec, make_codecs, region_frames
 from canvas_engineering.data.lerobot import (
     LeRobotDirectory,
     is_lerobot,
@@ -33,6 +33,7 @@ from canvas_engineering.spec.layout import CanvasLayout
 from canvas_engineering.training.config import ConfigError, TrainConfig
 
 EVAL_SEED_OFFSET = 7919  # held-out episodes come from a different seed stream
+STATS_CLIPS = 256  # training clips the codecs are standardised on
 
 
 def build_dataset(config: TrainConfig, split: str, n_frames: int):
@@ -97,8 +98,16 @@ def codec_specs(sample: dict[str, torch.Tensor], config: TrainConfig) -> dict[st
     return specs
 
 
-def build_codecs(layout: CanvasLayout, sample: dict, config: TrainConfig) -> dict[str, RegionCodec]:
-    return make_codecs(layout, codec_specs(sample, config))
+def build_codecs(layout: CanvasLayout, train_set, config: TrainConfig) -> dict[str, RegionCodec]:
+    """Codecs for the config's regions, standardised (`config.standardize`) on the first 256
+    training clips (a pure function of the data: a resumed or evaluated run refits the same)."""
+    codecs = make_codecs(layout, codec_specs(train_set[0], config))
+    if config.standardize:
+        stats = collate(train_set, torch.arange(min(len(train_set), STATS_CLIPS)))
+        for region, codec in codecs.items():
+            data = region_frames(layout, region, stats[config.regions[region]])
+            codec.fit(data, shared=isinstance(codec, VideoCodec))  # one scale per image
+    return codecs
 
 
 def batch_indices(config: TrainConfig, step: int, n_items: int) -> torch.Tensor:

@@ -34,6 +34,8 @@ class TrainConfig:
             preset's (None keeps the preset's); after `build` the model's config is the only
             place the loop count is read from. curriculum: ramp loops 1 → loops.
         prediction, schedule: diffusion target ("eps" / "v") and noise schedule.
+        standardize: shift and scale each region's values to mean 0, std 1 over training
+            clips (`RegionCodec.fit`), so every region meets the unit-scale noise alike.
         t_power: diffusion times are drawn as t = u ** t_power, u uniform; below 1 more steps
             land at high noise, where the future has to come from the context.
         steps, batch_size, lr, warmup, weight_decay, grad_clip: optimisation (batch is global).
@@ -65,6 +67,7 @@ class TrainConfig:
     prediction: str = "v"
     schedule: str = "cosine"
     t_power: float = 0.5
+    standardize: bool = True
     steps: int = 1000
     batch_size: int = 32
     lr: float = 2e-3

@@ -77,7 +77,7 @@ def build(config: TrainConfig) -> Run:
         raise bad("regions", sorted(unknown), f"regions of the {config.canvas!r} canvas, "
                   f"some of {schema.layout.region_names}", ConfigError)
     train_set = build_dataset(config, "train", schema.layout.T)
-    codecs = build_codecs(schema.layout, train_set[0], config)
+    codecs = build_codecs(schema.layout, train_set, config)
     torch.manual_seed(config.seed)  # the same initial weights on every process
     sizes = {} if config.loops is None else {"loops": config.loops}
     backbone = dataclasses.replace(BACKBONE_PRESETS[config.preset], **sizes)
