@@ -7,8 +7,8 @@ atomically and only when every tensor is finite, so a killed or diverged run lea
 usable checkpoints; they are checked against the run before anything is loaded from them, so a
 corrupt, foreign or mismatched file is refused with one line naming it and never changed.
 
-A run's identity is its config without `out`: the directory is where a run lives, so a run
-that was moved or copied resumes from its new place.
+A run's identity is its config without `out` and `log_with`: the directory is where a run
+lives (a run that was moved or copied resumes from its new place), and trackers only watch it.
 """
 
 from __future__ import annotations
@@ -35,10 +35,15 @@ STEP_FILE = re.compile(r"step-(\d+)\.safetensors")
 # ---------------------------------------------------------------------------- identity
 
 
+NOT_IDENTITY = ("out", "log_with")  # where a run lives and where it reports, not what it is
+
+
 def identity(config_json: str) -> dict:
-    """The settings that make a run: its config without the directory it lives in."""
+    """The settings that make a run: its config without the directory it lives in or the
+    trackers it logs to."""
     config = json.loads(config_json)
-    config.pop("out", None)
+    for key in NOT_IDENTITY:
+        config.pop(key, None)
     return config
 
 
