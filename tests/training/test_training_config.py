@@ -83,3 +83,19 @@ def test_the_model_and_its_noise_do_not_depend_on_the_order_regions_are_listed()
                         torch.arange(2))[1] for r in (a, b)]
     for region in noise[0]:
         assert torch.equal(noise[0][region], noise[1][region]), region
+
+
+def test_loss_weights_replace_the_declared_weights_the_objective_uses():
+    from canvas_engineering.training.loop import build
+
+    r = build(TrainConfig(train_episodes=4, loss_weights={"action": 5.0, "reward": 0}))
+    assert r.layout.regions["action"].loss_weight == 5.0
+    assert r.layout.regions["reward"].loss_weight == 0.0
+    assert r.layout.regions["visual"].loss_weight == 1.0  # not named: as declared
+    weights = r.diffusion.loss_weights("action")  # (n_r,): 0 on context, 5 on the future
+    future = r.diffusion.noise_mask("action")
+    assert set(weights[future].tolist()) == {5.0} and set(weights[~future].tolist()) == {0.0}
+    with pytest.raises(ValueError, match=r"loss_weights: got \['actoin'\], expected regions"):
+        build(TrainConfig(train_episodes=4, loss_weights={"actoin": 2.0}))
+    with pytest.raises(ValueError, match="loss_weights: got"):
+        TrainConfig(loss_weights={"action": -1})

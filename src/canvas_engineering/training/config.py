@@ -24,6 +24,9 @@ class TrainConfig:
             `module:attribute` (see `training.canvas_choice`).
         data: "push" (the built-in task) or a directory of episode files.
         regions: canvas region -> data key (the episode array that fills it).
+        loss_weights: region -> loss weight, replacing the canvas's declared `loss_weight` (the
+            objective weighs each position by its region's weight; a region's share of the
+            loss is its weight times its future positions).
         arrays: data key -> array name inside the user's episode files (data directories only;
             each key must be a data key of `regions`).
         backbone: the denoiser (`models.BACKBONES`: "scratch", or "cogvideox", frozen
@@ -57,6 +60,7 @@ class TrainConfig:
     data: str = "push"
     regions: dict = field(default_factory=_default_regions)
     arrays: dict = field(default_factory=dict)
+    loss_weights: dict = field(default_factory=dict)
     image_size: int = 24
     backbone: str = "scratch"
     pretrained_model_id: str | None = None
@@ -119,6 +123,11 @@ class TrainConfig:
                 raise bad(name, v, "a dict of str -> str", ConfigError)
         if not self.regions:
             raise bad("regions", self.regions, "at least one region -> data key", ConfigError)
+        if not isinstance(self.loss_weights, dict) or not all(
+                isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+                and math.isfinite(v) and v >= 0 for k, v in self.loss_weights.items()):
+            raise bad("loss_weights", self.loss_weights, "a dict of region -> finite number "
+                      ">= 0", ConfigError)
         if self.arrays and self.data == "push":
             raise bad("arrays", self.arrays, "{} with data='push' (arrays name the arrays in "
                       "the files of a data directory)", ConfigError)

@@ -27,6 +27,7 @@ from canvas_engineering.models.cogvideox import CogVideoXConfig
 from canvas_engineering.models.cogvideox_load import usable_backbone
 from canvas_engineering.models.scratch import BACKBONE_PRESETS
 from canvas_engineering.nn.loop_schedules import CurriculumScheduler
+from canvas_engineering.spec.schema import CanvasSchema
 from canvas_engineering.training.batches import (
     batch_indices,
     build_codecs,
@@ -72,10 +73,12 @@ def build(config: TrainConfig) -> Run:
     if config.preset not in BACKBONE_PRESETS:
         raise bad("preset", config.preset, f"one of {sorted(BACKBONE_PRESETS)}", ConfigError)
     schema = resolve_canvas(config.canvas)
-    unknown = set(config.regions) - set(schema.layout.regions)
-    if unknown:
-        raise bad("regions", sorted(unknown), f"regions of the {config.canvas!r} canvas, "
-                  f"some of {schema.layout.region_names}", ConfigError)
+    for name in ("regions", "loss_weights"):
+        unknown = set(getattr(config, name)) - set(schema.layout.regions)
+        if unknown:
+            raise bad(name, sorted(unknown), f"regions of the {config.canvas!r} canvas, "
+                      f"some of {schema.layout.region_names}", ConfigError)
+    schema = with_loss_weights(schema, config.loss_weights)
     train_set = build_dataset(config, "train", schema.layout.T)
     codecs = build_codecs(schema.layout, train_set, config)
     torch.manual_seed(config.seed)  # the same initial weights on every process
@@ -89,6 +92,17 @@ def build(config: TrainConfig) -> Run:
     diffusion = CanvasDiffusion(schema.layout, schedule=config.schedule,
                                 prediction=config.prediction)
     return Run(config, schema.layout, schema.topology, train_set, codecs, model, diffusion)
+
+
+def with_loss_weights(schema: CanvasSchema, weights: dict[str, float]) -> CanvasSchema:
+    """The schema with these regions' declared `loss_weight` replaced (the objective weighs
+    each position by its region's declared weight)."""
+    if not weights:
+        return schema
+    regions = {name: dataclasses.replace(spec, loss_weight=float(weights[name]))
+               if name in weights else spec for name, spec in schema.layout.regions.items()}
+    layout = dataclasses.replace(schema.layout, regions=regions)
+    return CanvasSchema(layout, schema.topology, schema.metadata)
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
