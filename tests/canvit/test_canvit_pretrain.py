@@ -86,19 +86,16 @@ def test_probe_scores_against_hand_counts():
 
 @pytest.mark.slow
 def test_pretraining_makes_the_canvas_probe_rise_with_glimpses(tmp_path):
-    """~50 min on 2 shared CPU cores (1 torch thread): the tiny preset distils the analytic
-    teacher in two legs (2,500 steps, then 1,500 more from the checkpoint with a fresh AdamW,
-    as `canvas-engineering canvit pretrain --init` does); the foreground accuracy of a linear
-    probe on canvas cells then rises by >= 0.30 from glimpse 1 to glimpse 21 under
-    coarse-to-fine and under random viewpoints, and the untrained control stays at the
-    majority baseline."""
+    """~37 min on 2 shared CPU cores (1 torch thread): the tiny preset distils the analytic
+    teacher for 2,500 steps; the foreground accuracy of a linear probe on canvas cells then
+    rises by >= 0.30 from glimpse 1 to glimpse 21 under coarse-to-fine and under random
+    viewpoints (measured: +0.40 and +0.33), and the untrained control stays at the majority
+    baseline."""
     from canvas_engineering.canvit.pretrain import pretrain
     from canvas_engineering.canvit.probe import probe_report
 
     torch.set_num_threads(1)
-    pretrain(PretrainSettings(steps=2500), out=tmp_path / "leg1", log=None)
-    model, history = pretrain(PretrainSettings(steps=1500, warmup=20), out=tmp_path / "leg2",
-                              log=None, init=tmp_path / "leg1" / "model")
+    model, history = pretrain(PretrainSettings(steps=2500), out=tmp_path, log=None)
     assert history[-1]["loss"] < history[0]["loss"]
     report = probe_report(model.canvit, ("coarse_to_fine", "random"), num_glimpses=21)
     for policy in ("coarse_to_fine", "random"):
