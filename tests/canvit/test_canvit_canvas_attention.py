@@ -116,3 +116,19 @@ def test_bad_inputs_name_the_field():
 def test_schedule(blocks, stride, reads_on, reads, writes):
     assert canvas_attention_schedule(blocks, stride, reads_on) == (reads, writes)
     assert canvas_attention_schedule(blocks, stride, reads_on)[1][-1] == blocks - 1
+
+
+def test_a_topology_can_declare_glimpse_tokens_reading_the_canvas():
+    from canvas_engineering import AttentionDispatcher, CanvasLayout, CanvasTopology, Connection
+
+    layout = CanvasLayout(T=1, H=4, W=4, d_model=32,
+                          regions={"canvas": (0, 1, 0, 4, 0, 3), "glimpse": (0, 1, 0, 4, 3, 4)})
+    topology = CanvasTopology(connections=[
+        Connection(src="glimpse", dst="canvas", fn="canvas_read"),
+        Connection(src="canvas", dst="glimpse", fn="canvas_write")])
+    dispatcher = AttentionDispatcher(topology, layout, d_model=32, n_heads=2)
+    x = torch.randn(2, 16, 32)
+    out = dispatcher(x)
+    assert out.shape == (2, 16, 32) and torch.isfinite(out).all()
+    kinds = {type(m).__name__ for m in dispatcher.modules()}
+    assert {"CanvasRead", "CanvasWrite"} <= kinds
