@@ -7,7 +7,8 @@ absolute times; ratios from interleaved runs hold better):
 - vit_b16_512px: a plain ViT-B/16 (the same blocks, no canvas) on the full 512 px scene;
 - canvit_b16_qkvo_step: the qkvo ablation's step (canvas-side projections);
 - reference_canvit_b16_step: canvit-pytorch 0.2.1's step, when it is importable.
-Each case prints one JSON line; the last line gives the ratios.
+Each case prints one JSON line; the last line gives the ratios. On a CPU shared with other
+jobs, --threads 1 is far steadier than 2 (two threads oversubscribed swung times by 5x).
 
     python benchmarks/canvit.py [--reps 5] [--threads 2] [--grid 32]
 """
