@@ -49,7 +49,8 @@ def test_noise_mask_is_the_output_part_of_each_region():
     assert not visual[:2].any() and visual[2:].all()  # frames ≥ t_current = 2
     assert d.noise_mask("action").tolist() == [False, False, True, True, True]
     assert d.noise_mask("reward").tolist() == [True]
-    assert d.loss_weights("action").tolist() == [0, 0, 2, 2, 2]  # action loss_weight 2
+    weight = LAYOUT.regions["action"].loss_weight  # as the canvas declares it
+    assert d.loss_weights("action").tolist() == [0, 0, weight, weight, weight]
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "linear"])
