@@ -99,3 +99,34 @@ def test_loss_weights_replace_the_declared_weights_the_objective_uses():
         build(TrainConfig(train_episodes=4, loss_weights={"actoin": 2.0}))
     with pytest.raises(ValueError, match="loss_weights: got"):
         TrainConfig(loss_weights={"action": -1})
+
+
+def test_the_regression_objective_trains_only_at_t_one_where_the_target_is_minus_x0(
+        tmp_path, monkeypatch):
+    import torch
+    from helpers.train_args import TINY
+
+    from canvas_engineering.training import train
+    from canvas_engineering.training.diffusion import CanvasDiffusion
+
+    alpha, sigma = CanvasDiffusion(build_layout()).alpha_sigma(torch.ones(1))
+    assert alpha.item() < 0.01 and sigma.item() == pytest.approx(1.0, abs=1e-4)  # v ≈ −x0
+    seen, real = [], CanvasDiffusion.loss
+
+    def loss(self, model, x0, t, noise, **kw):
+        seen.append(t.clone())
+        return real(self, model, x0, t, noise, **kw)
+
+    monkeypatch.setattr(CanvasDiffusion, "loss", loss)
+    config = TrainConfig(**{**TINY, "steps": 2, "checkpoint_every": 2}, objective="regression",
+                         out=str(tmp_path / "run"))
+    train(config, progress=False, evaluate_at_end=False)
+    assert len(seen) == 2 and all(torch.equal(t, torch.ones(TINY["batch_size"])) for t in seen)
+    with pytest.raises(ValueError, match="objective: got 'regression'"):
+        TrainConfig(objective="regression", prediction="eps")
+
+
+def build_layout():
+    from canvas_engineering.spec.canvases import robot
+
+    return robot().layout

@@ -39,6 +39,10 @@ class TrainConfig:
         prediction, schedule: diffusion target ("eps" / "v") and noise schedule.
         standardize: shift and scale each region's values to mean 0, std 1 over training
             clips (`RegionCodec.fit`), so every region meets the unit-scale noise alike.
+        objective: "diffusion", or "regression": the same model and data trained only at t = 1,
+            where the future is noise (α = 0.0067) and the v-target is -x0 (to 0.7%), so it
+            learns the point prediction E[x0 | context] the evaluation reads directly — the deterministic supervised baseline with the
+            diffusion model's budget (its samples mean nothing: it never saw t < 1).
         t_power: diffusion times are drawn as t = u ** t_power, u uniform; below 1 more steps
             land at high noise, where the future has to come from the context.
         steps, batch_size, lr, warmup, weight_decay, grad_clip: optimisation (batch is global).
@@ -71,6 +75,7 @@ class TrainConfig:
     prediction: str = "v"
     schedule: str = "cosine"
     t_power: float = 0.5
+    objective: str = "diffusion"
     standardize: bool = True
     steps: int = 1000
     batch_size: int = 32
@@ -111,7 +116,11 @@ class TrainConfig:
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) \
                     or v < 0 or (name in ("lr", "t_power") and v == 0):
                 raise bad(name, v, "a finite number >= 0 (lr, t_power > 0)", ConfigError)
+        if self.objective == "regression" and (self.prediction, self.schedule) != ("v", "cosine"):
+            raise bad("objective", self.objective, "'diffusion' unless prediction='v' and "
+                      "schedule='cosine' (only there is the t = 1 target -x0)", ConfigError)
         choices = {"prediction": ("eps", "v"), "schedule": ("cosine", "linear"),
+                   "objective": ("diffusion", "regression"),
                    "mixed_precision": ("no", "bf16", "fp16")}
         for name, options in choices.items():
             if getattr(self, name) not in options:
