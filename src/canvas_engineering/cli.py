@@ -18,6 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from canvas_engineering.errors import int_argument
 from canvas_engineering.spec.canvases import PRESETS
 from canvas_engineering.spec.schema import CanvasSchema
 from canvas_engineering.viz.canvas_report import report
@@ -90,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     sa = add("sample", help="roll out held-out episodes and draw them")
     sa.add_argument("--run", required=True, type=Path, help="run directory")
     sa.add_argument("--checkpoint", type=Path, help="this checkpoint instead of the newest")
-    sa.add_argument("--episodes", type=_count(1), default=3, help="held-out episodes to draw")
-    sa.add_argument("--seed", type=_count(0), default=0)
+    sa.add_argument("--episodes", type=int_argument(1), default=3, help="held-out episodes to draw")
+    sa.add_argument("--seed", type=int_argument(0), default=0)
     rep = add("report", help="region maps, mask densities and pictures of the "
                                         "built-in canvases")
     rep.add_argument("--canvas", choices=sorted(PRESETS), action="append",
@@ -142,22 +143,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-def _count(least: int):
-    """An argparse type: an int >= `least`, refused with the value and the bound."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"got {text!r}, expected an int >= {least}") \
-                from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"got {value}, expected an int >= {least}")
-        return value
-
-    return parse
 
 
 if __name__ == "__main__":

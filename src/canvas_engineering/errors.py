@@ -144,3 +144,21 @@ def check_choice(field: str, value: object, choices, cls: type[CanvasError] = Ca
     if isinstance(value, (list, dict, set)) or value not in choices:
         raise bad(field, value, f"one of {list(choices)}", cls)
     return value
+
+
+def int_argument(least: int):
+    """An argparse `type=`: the text as an int >= `least`, refused (argparse's usage error)
+    with the value and the bound. The command-line twin of `check_int`."""
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"got {text!r}, expected an int >= {least}") \
+                from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"got {value}, expected an int >= {least}")
+        return value
+
+    return parse

@@ -7,24 +7,11 @@ calls into the package.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 from canvas_engineering.canvit.policies import POLICIES
-
-
-def _int(least: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"got {text!r}, expected an int >= {least}") \
-                from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"got {value}, expected an int >= {least}")
-        return value
-    return parse
+from canvas_engineering.errors import int_argument
 
 
 def add_subcommands(sub, parents=()) -> None:
@@ -36,13 +23,13 @@ def add_subcommands(sub, parents=()) -> None:
                            help="distil the analytic teacher into a tiny CanViT on built-in "
                                 "texture scenes (no download)")
     pre.add_argument("--out", type=Path, default=Path("runs/canvit"))
-    pre.add_argument("--steps", type=_int(1), default=2500)
-    pre.add_argument("--scenes", type=_int(1), default=1500)
-    pre.add_argument("--batch-size", type=_int(1), default=16)
+    pre.add_argument("--steps", type=int_argument(1), default=2500)
+    pre.add_argument("--scenes", type=int_argument(1), default=1500)
+    pre.add_argument("--batch-size", type=int_argument(1), default=16)
     pre.add_argument("--minutes", type=float, default=0.0, help="stop and save after this long")
     pre.add_argument("--init", type=Path, help="continue from this checkpoint directory")
-    pre.add_argument("--seed", type=_int(0), default=0)
-    pre.add_argument("--threads", type=_int(1), default=1,
+    pre.add_argument("--seed", type=int_argument(0), default=0)
+    pre.add_argument("--threads", type=int_argument(1), default=1,
                      help="torch threads (1 is fastest for the tiny model on a shared CPU)")
     pre.add_argument("--no-progress", action="store_true")
     pr = inner.add_parser("probe", parents=list(parents),
@@ -51,16 +38,16 @@ def add_subcommands(sub, parents=()) -> None:
     pr.add_argument("--model", type=Path, required=True, help="a checkpoint directory")
     pr.add_argument("--policy", choices=sorted(POLICIES), action="append",
                     help="repeatable (default: coarse_to_fine and random)")
-    pr.add_argument("--glimpses", type=_int(1), default=21)
-    pr.add_argument("--train-scenes", type=_int(1), default=300)
-    pr.add_argument("--test-scenes", type=_int(1), default=300)
-    pr.add_argument("--grid", type=_int(1), default=16, help="canvas grid side G")
-    pr.add_argument("--probe-iters", type=_int(1), default=400, help="probe optimiser steps")
+    pr.add_argument("--glimpses", type=int_argument(1), default=21)
+    pr.add_argument("--train-scenes", type=int_argument(1), default=300)
+    pr.add_argument("--test-scenes", type=int_argument(1), default=300)
+    pr.add_argument("--grid", type=int_argument(1), default=16, help="canvas grid side G")
+    pr.add_argument("--probe-iters", type=int_argument(1), default=400, help="probe optimiser steps")
     pr.add_argument("--out", type=Path, help="directory for probe.json and plots "
                     "(default: next to the model)")
     pr.add_argument("--no-control", action="store_true", help="skip the untrained model")
     pr.add_argument("--no-plots", action="store_true")
-    pr.add_argument("--threads", type=_int(1), default=1)
+    pr.add_argument("--threads", type=int_argument(1), default=1)
 
 
 def handle(args) -> int:

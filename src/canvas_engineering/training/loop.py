@@ -199,9 +199,11 @@ def _steps(acc, r: Run, model, optimizer, start: int, run_dir: Path, progress: b
     curriculum = CurriculumScheduler(max_loops=max_loops, total_steps=config.steps) \
         if config.curriculum and max_loops > 1 else None
     mine = torch.arange(rank * local, (rank + 1) * local)  # this process's share of a batch
-    held_out = build_dataset(config, "eval", r.layout.T)
-    probe = {k: v.to(acc.device) for k, v in
-             collate(held_out, torch.arange(min(32, len(held_out)))).items()}
+    probe = None  # a fixed held-out batch for the held-out curve: only the main process logs
+    if acc.is_main_process:
+        held_out = build_dataset(config, "eval", r.layout.T)
+        probe = {k: v.to(acc.device) for k, v in
+                 collate(held_out, torch.arange(min(32, len(held_out)))).items()}
 
     bar = Progress(start, config.steps, enabled=progress and acc.is_main_process)
     began, running = time.perf_counter(), None
