@@ -119,3 +119,9 @@ def test_fit_standardises_each_value_and_decode_inverts_it():
 
     still = torch.zeros(4, 3, 4)  # a value that never varies keeps scale 1
     assert torch.equal(VectorCodec(layout, "act", dim=4).fit(still).scale, torch.ones(2))
+
+
+def test_fit_refuses_data_of_the_wrong_shape():
+    codec = VectorCodec(LAYOUT, "act", dim=4)
+    with pytest.raises(ValueError, match="vectors of region 'act': got \\(2, 3, 4\\)"):
+        codec.fit(torch.zeros(2, 3, 4))  # the region spans 4 frames

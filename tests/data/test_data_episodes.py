@@ -193,3 +193,12 @@ def test_hdf5_path_reads_through_the_h5py_api(tmp_path, monkeypatch):
     np.testing.assert_array_equal(ds[0]["action"][:, 0].numpy(), [0, 1, 2, 3])
     with pytest.raises(EpisodeError, match=r"ep1.hdf5: missing array 'rew'"):
         EpisodeDirectory(tmp_path, {"reward": "rew"}, n_frames=2)
+
+
+@pytest.mark.parametrize("held_out", [0, 3, -1, "1"])
+def test_split_refuses_a_split_that_leaves_either_side_empty(tmp_path, held_out):
+    from canvas_engineering.data import split_episodes
+
+    files = [tmp_path / f"ep{i}.npz" for i in range(3)]
+    with pytest.raises(ValueError, match=f"held_out: got {held_out!r}, expected 1 to 2 of the 3"):
+        split_episodes(files, held_out)

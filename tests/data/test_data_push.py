@@ -176,3 +176,13 @@ def test_the_floor_keeps_the_context_and_what_the_last_context_action_decides():
     # of predicting the mean action (the issue measured 0.108 against 0.347).
     futures = np.stack(futures)
     assert np.mean(errors) < 0.5 * ((futures - futures.mean((0, 1))) ** 2).mean()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"t_from": 0}, "t_from: got 0, expected an int >= 1"),
+    ({"t_from": 6}, "t_from: got 6, expected at most n_frames=5"),
+    ({"t_from": 2, "samples": 0}, "samples: got 0, expected an int >= 1"),
+])
+def test_the_floor_refuses_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        push.future_mean(0, PushConfig(n_frames=5), **kwargs)
