@@ -30,6 +30,7 @@ from canvas_engineering.errors import CanvasError, bad
 from canvas_engineering.models.registry import register_backbone
 from canvas_engineering.nn.canvas import SpatiotemporalCanvas
 from canvas_engineering.nn.dispatcher import AttentionDispatcher
+from canvas_engineering.nn.loop_schedules import SharpeningSchedule
 from canvas_engineering.nn.looped import GATES, LoopedBlockWrapper
 from canvas_engineering.spec.layout import CanvasLayout
 from canvas_engineering.spec.topology import CanvasTopology
@@ -44,6 +45,10 @@ class BackboneConfig:
         loops: L, most (and default) iterations per block; mlp_ratio: SwiGLU hidden width / D;
         gate: loop gate of `LoopedBlockWrapper` ("zero" = identity at init);
         checkpoint: recompute each loop on backward; freq_dim: F, sinusoidal timestep features.
+        per_token: per-token loop gates (seed 002 Exp 8) instead of one gate per loop.
+        beta_min, beta_max: progressive sharpening (seed 002 Eq. 2), the attention's inverse
+            temperature from beta_min at loop 0 to beta_max at the last loop (1, 1: none).
+        halting: a per-token halting head on each looped block (`LoopedBlockWrapper`).
     """
 
     d_model: int = 64
@@ -54,6 +59,10 @@ class BackboneConfig:
     gate: str = "zero"
     checkpoint: bool = False
     freq_dim: int = 256
+    per_token: bool = False
+    beta_min: float = 1.0
+    beta_max: float = 1.0
+    halting: bool = False
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_heads", "n_blocks", "loops", "freq_dim"):
@@ -69,8 +78,19 @@ class BackboneConfig:
             raise bad("mlp_ratio", r, "a finite number > 0")
         if self.gate not in GATES:
             raise bad("gate", self.gate, f"one of {list(GATES)}")
-        if not isinstance(self.checkpoint, bool):
-            raise bad("checkpoint", self.checkpoint, "a bool")
+        for name in ("checkpoint", "per_token", "halting"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, getattr(self, name), "a bool")
+        for name in ("beta_min", "beta_max"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
+                raise bad(name, v, "a finite number > 0")
+
+    def sharpening(self) -> SharpeningSchedule | None:
+        """The loop-indexed β schedule, or None without sharpening."""
+        if self.beta_min == self.beta_max == 1:
+            return None
+        return SharpeningSchedule(self.loops, self.beta_min, self.beta_max)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -210,7 +230,8 @@ class CanvasWorldModel(nn.Module):
         self.blocks = nn.ModuleList(
             LoopedBlockWrapper(CanvasDiTBlock(wide, topology, config), dim=D,
                                max_loops=config.loops, gate=config.gate,
-                               checkpoint=config.checkpoint)
+                               checkpoint=config.checkpoint, per_token=config.per_token,
+                               sharpening=config.sharpening(), halting=config.halting)
             for _ in range(config.n_blocks))
         self.final = FinalLayer(D)
         self.initialize_weights()

@@ -19,15 +19,27 @@ every block's update at init. Kept only to reproduce the paper: it is not the id
 
 Per-token gates (seed 002 Exp 8): the gate logit of each hidden token is w_ℓ · h + b_ℓ (w_ℓ, b_ℓ
 start at 0); an encoder stream, if any, uses b_ℓ alone.
+
+Observing and extending the loop (seed 002 Exp 12, Exp 4):
+- `register_loop_hook(fn)` calls fn(wrapper, loop, h) with the hidden state after every loop;
+- `unroll = True` lets a call run more loops than `max_loops`: loops past the last trained one
+  reuse its embedding, gate and β;
+- `halting=True` adds a per-token halting head (logit u_ℓ · h + c_ℓ before each loop ℓ ≥ 1,
+  starting at 0). With `halt_threshold` set, outside training, a token whose halting
+  probability reaches the threshold stops updating for the rest of the call (it still serves
+  as a key); `last_halting` counts the token-loops skipped. The head is fitted separately (it
+  predicts that a loop would barely move the token), so training the model is unchanged.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections import OrderedDict
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
+from torch.utils.hooks import RemovableHandle
 
 from canvas_engineering.errors import bad
 from canvas_engineering.nn.sharpen import attach_logit_scaling
@@ -64,6 +76,7 @@ class LoopedBlockWrapper(nn.Module):
         hidden_arg / encoder_arg: names of the block's hidden / encoder parameters (default:
             its first parameter / "encoder_hidden_states" when it has one).
         emb_init_std: std of the random init of e_ℓ for ℓ ≥ 1 with the "zero" gate.
+        halting: add a per-token halting head (see the module docstring).
 
     The per-call loop count is `self.loops` (set it, e.g. from a `CurriculumScheduler`), or the
     reserved keyword `loops=` on a call. Loop parameters are float32 and cast to the stream's
@@ -73,7 +86,8 @@ class LoopedBlockWrapper(nn.Module):
     def __init__(self, block: nn.Module, *, dim: int, max_loops: int = 3,
                  encoder_dim: int | None = None, gate: str = "zero", per_token: bool = False,
                  checkpoint: bool = False, sharpening=None, hidden_arg: str | None = None,
-                 encoder_arg: str | None = None, emb_init_std: float = 0.02):
+                 encoder_arg: str | None = None, emb_init_std: float = 0.02,
+                 halting: bool = False):
         super().__init__()
         if not isinstance(block, nn.Module):
             raise TypeError(f"block: got {type(block).__name__}, expected a torch.nn.Module")
@@ -114,6 +128,13 @@ class LoopedBlockWrapper(nn.Module):
         self.loop_gate_w = nn.Parameter(torch.zeros(n_gates, dim)) if self.per_token else None
         self.loop_emb_enc = (nn.Parameter(torch.zeros(max_loops, encoder_dim))  # (L, E)
                              if encoder_dim is not None else None)
+        self.halting = bool(halting)
+        self.loop_halt_w = nn.Parameter(torch.zeros(max_loops - 1, dim)) if halting else None
+        self.loop_halt_b = nn.Parameter(torch.zeros(max_loops - 1)) if halting else None
+        self.halt_threshold: float | None = None
+        self.last_halting: dict | None = None  # {"token_loops": n, "skipped": k} of the last call
+        self.unroll = False
+        self._loop_hooks: OrderedDict = OrderedDict()
         if gate == "zero":
             with torch.no_grad():
                 self.loop_emb[1:].normal_(0.0, emb_init_std)
@@ -131,6 +152,18 @@ class LoopedBlockWrapper(nn.Module):
             if not self._beta_kwarg:
                 attach_logit_scaling(block, lambda: self._beta_now)
 
+    def register_loop_hook(self, fn) -> RemovableHandle:
+        """Call fn(wrapper, loop, h) with the hidden state `(B, N, D)` after every loop;
+        `.remove()` the returned handle to stop."""
+        handle = RemovableHandle(self._loop_hooks)
+        self._loop_hooks[handle.id] = fn
+        return handle
+
+    def halt_logits(self, loop: int, h: torch.Tensor) -> torch.Tensor:
+        """Halting logit of every token before loop `loop` ≥ 1. (B, N)"""
+        i = min(loop, self.max_loops - 1) - 1
+        return h.float() @ self.loop_halt_w[i] + self.loop_halt_b[i]
+
     def named_loop_parameters(self):
         """(name, parameter) of the loop parameters only, without the wrapped block's."""
         return [(n, p) for n, p in self.named_parameters() if not n.startswith("block.")]
@@ -145,6 +178,7 @@ class LoopedBlockWrapper(nn.Module):
 
     def _one_loop(self, loop: int, h, enc, bound: inspect.BoundArguments):
         """Run loop `loop` on hidden `(B, N, D)` and encoder `(B, M, E)`; return new h, enc, out."""
+        loop = min(loop, self.max_loops - 1)  # unrolled loops reuse the last trained one's
         if self.sharpening is not None:
             self._beta_now = float(self.sharpening.beta(loop))
             if self._beta_kwarg:
@@ -173,7 +207,8 @@ class LoopedBlockWrapper(nn.Module):
 
     def forward(self, *args, loops: int | None = None, **kwargs):
         """Call exactly like the wrapped block; `loops` overrides `self.loops` for this call."""
-        n = _check_loops("loops", self.loops if loops is None else loops, self.max_loops)
+        n = _check_loops("loops", self.loops if loops is None else loops,
+                         None if self.unroll else self.max_loops)
         bound = self._signature.bind(*args, **kwargs)
         h = bound.arguments[self.hidden_arg]
         if not isinstance(h, torch.Tensor) or h.shape[-1] != self.dim:
@@ -182,11 +217,25 @@ class LoopedBlockWrapper(nn.Module):
         enc = bound.arguments.get(self.encoder_arg) if self.encoder_arg else None
         use_ckpt = self.checkpoint and torch.is_grad_enabled()
         out = None
+        halt = self.halting and self.halt_threshold is not None and not self.training
+        active = None  # (B, N) bool: tokens still looping, when halting
         for loop in range(n):
+            if halt and loop > 0:
+                go = torch.sigmoid(self.halt_logits(loop, h)) < self.halt_threshold
+                active = go if active is None else active & go
+                self.last_halting["skipped"] += int((~active).sum())
+                self.last_halting["token_loops"] += active.numel()
+            elif halt:
+                self.last_halting = {"token_loops": 0, "skipped": 0}
+            before = h
             if use_ckpt:
                 h, enc, out = _checkpoint(self._one_loop, loop, h, enc, bound, use_reentrant=False)
             else:
                 h, enc, out = self._one_loop(loop, h, enc, bound)
+            if active is not None:
+                h = torch.where(active.unsqueeze(-1), h, before)  # halted tokens keep their state
+            for fn in self._loop_hooks.values():
+                fn(self, loop, h)
         if isinstance(out, torch.Tensor):
             return h
         rest = list(out)

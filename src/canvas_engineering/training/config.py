@@ -36,6 +36,8 @@ class TrainConfig:
         preset: backbone size (`BACKBONE_PRESETS`). loops: loops per block, replacing the
             preset's (None keeps the preset's); after `build` the model's config is the only
             place the loop count is read from. curriculum: ramp loops 1 → loops.
+        backbone_options: `BackboneConfig` fields replacing the preset's (d_model, n_blocks,
+            gate, per_token, beta_min / beta_max, halting, ...), e.g. the arms of an experiment.
         prediction, schedule: diffusion target ("eps" / "v") and noise schedule.
         standardize: shift and scale each region's values to mean 0, std 1 over training
             clips (`RegionCodec.fit`), so every region meets the unit-scale noise alike.
@@ -72,6 +74,7 @@ class TrainConfig:
     preset: str = "debug"
     loops: int | None = 3
     curriculum: bool = True
+    backbone_options: dict = field(default_factory=dict)
     prediction: str = "v"
     schedule: str = "cosine"
     t_power: float = 0.5
@@ -125,6 +128,9 @@ class TrainConfig:
         for name, options in choices.items():
             if getattr(self, name) not in options:
                 raise bad(name, getattr(self, name), f"one of {list(options)}", ConfigError)
+        if not isinstance(self.backbone_options, dict) or "loops" in self.backbone_options:
+            raise bad("backbone_options", self.backbone_options, "a dict of BackboneConfig "
+                      "fields other than loops (set loops with loops)", ConfigError)
         for name in ("regions", "arrays"):
             v = getattr(self, name)
             if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str)

@@ -25,7 +25,7 @@ from canvas_engineering.errors import bad
 from canvas_engineering.models import BACKBONES, get_backbone
 from canvas_engineering.models.cogvideox import CogVideoXConfig
 from canvas_engineering.models.cogvideox_load import usable_backbone
-from canvas_engineering.models.scratch import BACKBONE_PRESETS
+from canvas_engineering.models.scratch import BACKBONE_PRESETS, BackboneConfig
 from canvas_engineering.nn.loop_schedules import CurriculumScheduler
 from canvas_engineering.spec.schema import CanvasSchema
 from canvas_engineering.training.batches import (
@@ -83,7 +83,12 @@ def build(config: TrainConfig) -> Run:
     codecs = build_codecs(schema.layout, train_set, config)
     torch.manual_seed(config.seed)  # the same initial weights on every process
     sizes = {} if config.loops is None else {"loops": config.loops}
-    backbone = dataclasses.replace(BACKBONE_PRESETS[config.preset], **sizes)
+    preset = BACKBONE_PRESETS[config.preset].to_dict()
+    try:
+        backbone = BackboneConfig.from_dict({**preset, **config.backbone_options, **sizes})
+    except ValueError as e:
+        raise bad("backbone_options", config.backbone_options, f"BackboneConfig fields that "
+                  f"make a valid config ({e})", ConfigError) from None
     name = usable_backbone(config.backbone)  # cogvideox without diffusers: scratch, warned
     if name == "cogvideox":  # the preset sizes the canvas side; the blocks are pretrained
         backbone = CogVideoXConfig.from_preset(backbone, config.pretrained_model_id,

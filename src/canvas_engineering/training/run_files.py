@@ -44,6 +44,8 @@ def identity(config_json: str) -> dict:
     config = json.loads(config_json)
     for key in NOT_IDENTITY:
         config.pop(key, None)
+    if config.get("backbone_options") == {}:  # the default; runs from before it lack the key
+        config.pop("backbone_options")
     return config
 
 
