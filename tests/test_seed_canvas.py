@@ -8,7 +8,9 @@ from canvas_engineering import (
     CanvasSchema,
     CanvasTopology,
     Connection,
+    FunctionEmbedder,
     RegionSpec,
+    SemanticEmbedding,
     SpatiotemporalCanvas,
     TemporalFill,
     transfer_distance,
@@ -191,10 +193,18 @@ def test_attention_function_types_resolution():
     assert topology.resolve_fn(topology.connections[1], layout) == "linear_attention"
 
 
-def embed(text: str, dim: int = 16) -> tuple:
-    """Stand-in for a sentence embedding: a deterministic vector per text."""
-    g = torch.Generator().manual_seed(sum(map(ord, text)))
-    return tuple(torch.randn(dim, generator=g).tolist())
+def _vectors(texts: list[str], dim: int = 16) -> list[list[float]]:
+    """Stand-in for an API's sentence embeddings: a deterministic vector per text."""
+    out = []
+    for text in texts:
+        g = torch.Generator().manual_seed(sum(map(ord, text)))
+        out.append(torch.randn(dim, generator=g).tolist())
+    return out
+
+
+# The seed's `embed`: a user's API embedder, declared under the model it names. Its outputs carry
+# that name, so the regions below record it and transfer_distance may compare them.
+embed = FunctionEmbedder(_vectors, model="openai/text-embedding-3-small")
 
 
 def test_semantic_types_and_transfer_distance():
@@ -219,11 +229,13 @@ def test_semantic_types_and_transfer_distance():
     assert abs(transfer_distance(cam, depth) - expected) < 1e-6
     assert transfer_distance(cam, cam) < 1e-9
     assert transfer_distance(cam, joints) == transfer_distance(joints, cam)
+    assert depth.embedding_model == joints.embedding_model == "openai/text-embedding-3-small"
 
 
 def test_canvas_schema_snippet(tmp_path):
-    visual_emb = (0.12, -0.05, 0.3, 0.7)  # the seed's `(0.12, -0.05, ...)` filled in
-    action_emb = (0.31, 0.08, -0.2, 0.1)
+    # the seed's `(0.12, -0.05, ...)` filled in, as an embedder's output naming its model
+    visual_emb = SemanticEmbedding((0.12, -0.05, 0.3, 0.7), model="m")
+    action_emb = SemanticEmbedding((0.31, 0.08, -0.2, 0.1), model="m")
     schema = CanvasSchema(
         layout=CanvasLayout(
             T=8, H=16, W=16, d_model=256,
@@ -255,11 +267,14 @@ def test_canvas_schema_snippet(tmp_path):
     other_schema = CanvasSchema(
         layout=CanvasLayout(T=4, H=8, W=8, regions={
             "camera": RegionSpec(bounds=(0, 4, 0, 6, 0, 6),
-                                 semantic_embedding=(0.12, -0.05, 0.31, 0.69)),
+                                 semantic_embedding=(0.12, -0.05, 0.31, 0.69),
+                                 embedding_model="m"),
             "gripper_cmd": RegionSpec(bounds=(0, 4, 6, 7, 0, 2),
-                                      semantic_embedding=(0.3, 0.1, -0.2, 0.12)),
+                                      semantic_embedding=(0.3, 0.1, -0.2, 0.12),
+                                      embedding_model="m"),
             "audio": RegionSpec(bounds=(0, 4, 7, 8, 0, 8),
-                                semantic_embedding=(-0.5, 0.5, 0.0, -0.3))}),
+                                semantic_embedding=(-0.5, 0.5, 0.0, -0.3),
+                                embedding_model="m")}),
         topology=CanvasTopology.isolated(["camera", "gripper_cmd", "audio"]))
     pairs = schema.compatible_regions(other_schema, threshold=0.3)
     assert [(a, b) for a, b, _ in pairs] == [("visual", "camera"), ("action", "gripper_cmd")]

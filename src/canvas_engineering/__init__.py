@@ -35,6 +35,13 @@ from canvas_engineering.spec.fields import CARRIERS, FAMILIES, Field
 from canvas_engineering.spec.packing import LayoutStrategy
 from canvas_engineering.spec.coarse import ConnectivityPolicy
 from canvas_engineering.spec.compile_schema import BoundField, BoundSchema, compile_schema
+from canvas_engineering.spec.semantic import (
+    Embedder,
+    FunctionEmbedder,
+    SemanticEmbedding,
+    auto_semantic_type,
+    compute_semantic_embeddings,
+)
 
 # -- process/: region programs, clocks, compiler passes -----------------------------------------
 from canvas_engineering.process.program import (
@@ -88,6 +95,7 @@ from canvas_engineering.nn.dispatcher import AttentionDispatcher
 from canvas_engineering.nn.looped import LoopedBlockWrapper
 from canvas_engineering.nn.loop_schedules import CurriculumScheduler, SharpeningSchedule
 from canvas_engineering.nn.heads import ActionHead
+from canvas_engineering.nn.semantic import SemanticConditioner
 
 # -- data/: built-in task, episode files, region codecs -----------------------------------------
 from canvas_engineering.data import EpisodeDirectory, PushConfig, PushDataset, make_episode
@@ -103,6 +111,7 @@ from canvas_engineering.integrations.loop_checkpoint import (
     load_loop_checkpoint,
     save_loop_checkpoint,
 )
+from canvas_engineering.integrations.semantic import MiniLMEmbedder, default_embedder
 
 # -- models/: whole denoisers -------------------------------------------------------------------
 from canvas_engineering.models import BACKBONES

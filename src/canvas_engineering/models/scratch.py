@@ -32,6 +32,7 @@ from canvas_engineering.nn.canvas import SpatiotemporalCanvas
 from canvas_engineering.nn.dispatcher import AttentionDispatcher
 from canvas_engineering.nn.loop_schedules import SharpeningSchedule
 from canvas_engineering.nn.looped import GATES, LoopedBlockWrapper
+from canvas_engineering.nn.semantic import SemanticConditioner
 from canvas_engineering.spec.layout import CanvasLayout
 from canvas_engineering.spec.topology import CanvasTopology
 
@@ -49,6 +50,9 @@ class BackboneConfig:
         beta_min, beta_max: progressive sharpening (seed 002 Eq. 2), the attention's inverse
             temperature from beta_min at loop 0 to beta_max at the last loop (1, 1: none).
         halting: a per-token halting head on each looped block (`LoopedBlockWrapper`).
+        semantic: add each region's projected semantic embedding to its positions
+            (`SemanticConditioner`, zero at init); the layout's regions must carry embeddings
+            (`compute_semantic_embeddings`).
     """
 
     d_model: int = 64
@@ -63,6 +67,7 @@ class BackboneConfig:
     beta_min: float = 1.0
     beta_max: float = 1.0
     halting: bool = False
+    semantic: bool = False
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_heads", "n_blocks", "loops", "freq_dim"):
@@ -78,7 +83,7 @@ class BackboneConfig:
             raise bad("mlp_ratio", r, "a finite number > 0")
         if self.gate not in GATES:
             raise bad("gate", self.gate, f"one of {list(GATES)}")
-        for name in ("checkpoint", "per_token", "halting"):
+        for name in ("checkpoint", "per_token", "halting", "semantic"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, getattr(self, name), "a bool")
         for name in ("beta_min", "beta_max"):
@@ -234,6 +239,8 @@ class CanvasWorldModel(nn.Module):
                                sharpening=config.sharpening(), halting=config.halting)
             for _ in range(config.n_blocks))
         self.final = FinalLayer(D)
+        # 5. optional: what each region is declared to be (zero-initialised, draws no randoms)
+        self.semantic = SemanticConditioner(layout, d_model=D) if config.semantic else None
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
@@ -273,6 +280,8 @@ class CanvasWorldModel(nn.Module):
         h = self.canvas.create_empty(B)  # (B, N, D)
         for r, enc in self.encoders.items():
             h = self.canvas.place(h, enc(x[r]), r)  # region tokens + structure
+        if self.semantic is not None:
+            h = self.semantic(h)
         c = self.t_embedder(timestep)  # (B, D)
         for block in self.blocks:
             h = block(h, c, loops=loops)

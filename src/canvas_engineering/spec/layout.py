@@ -74,7 +74,8 @@ class RegionSpec:
         loss_weight: relative loss weight of the region's positions.
         semantic_type: human-readable modality description.
         semantic_embedding: a fixed embedding of `semantic_type` (for `transfer_distance`).
-        embedding_model: the model that produced `semantic_embedding`.
+        embedding_model: the model that produced `semantic_embedding` (read from an embedder's
+            output when not given); only embeddings of one declared model are compared.
         default_attn: attention type for connections that start at this region.
     """
 
@@ -115,6 +116,14 @@ class RegionSpec:
             if v is not None and not isinstance(v, str):
                 raise bad(name, v, "a string or None", RegionError)
         e = self.semantic_embedding
+        # an embedder's output (spec/semantic.py's SemanticEmbedding) names its model
+        tagged = getattr(e, "model", None) if isinstance(e, tuple) else None
+        if isinstance(tagged, str):
+            if self.embedding_model is None:
+                object.__setattr__(self, "embedding_model", tagged)
+            elif self.embedding_model != tagged:
+                raise bad("embedding_model", self.embedding_model, f"{tagged!r}, the model "
+                          "that produced semantic_embedding", RegionError)
         if e is not None:
             if isinstance(e, torch.Tensor | np.ndarray):
                 e = e.tolist()

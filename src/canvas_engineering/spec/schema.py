@@ -20,6 +20,7 @@ from canvas_engineering.errors import (
     bad,
     check_keys,
     check_unique_keys,
+    is_finite_number,
     json_object,
     located,
 )
@@ -34,13 +35,29 @@ FORMAT_VERSION = 1
 MAX_JSON_DEPTH = 64
 
 
+def _model_of(spec: RegionSpec, name: str) -> str:
+    """The declared model of a region's embedding; none, or no model named, is an error."""
+    if not isinstance(spec, RegionSpec):
+        raise bad(name, spec, "a RegionSpec", RegionError)
+    if spec.semantic_embedding is None:
+        raise bad(f"{name}.semantic_embedding", None, "an embedding to compare", RegionError)
+    if spec.embedding_model is None:
+        raise bad(f"{name}.embedding_model", None, f"the name of the model that produced "
+                  f"{name}.semantic_embedding (set embedding_model, or embed with an Embedder: "
+                  "distances compare only within one declared model)", RegionError)
+    return spec.embedding_model
+
+
 def transfer_distance(a: RegionSpec, b: RegionSpec) -> float:
-    """Cosine distance (1 − cos) between two regions' semantic embeddings, in [0, 2]."""
-    for name, spec in (("a", a), ("b", b)):
-        if not isinstance(spec, RegionSpec):
-            raise bad(name, spec, "a RegionSpec", RegionError)
-        if spec.semantic_embedding is None:
-            raise bad(f"{name}.semantic_embedding", None, "an embedding to compare", RegionError)
+    """Cosine distance (1 − cos) between two regions' semantic embeddings, in [0, 2].
+
+    Both embeddings must come from the same declared `embedding_model` (seed 000: "The embedding
+    model must be fixed and declared so distances are comparable"); otherwise RegionError."""
+    ma, mb = _model_of(a, "a"), _model_of(b, "b")
+    if ma != mb:
+        raise bad("b.embedding_model", mb, f"{ma!r} like a's (embeddings of different models "
+                  "are not comparable; re-embed one with compute_semantic_embeddings)",
+                  RegionError)
     ea, eb = a.semantic_embedding, b.semantic_embedding
     if len(ea) != len(eb):
         raise bad("b.semantic_embedding", f"length {len(eb)}", f"length {len(ea)} like a's",
@@ -119,21 +136,29 @@ class CanvasSchema:
 
     def compatible_regions(self, other: CanvasSchema, threshold: float = 0.3
                            ) -> list[tuple[str, str, float]]:
-        """(this region, other region, distance) for region pairs with semantic embeddings of
-        the same size whose transfer distance is at most `threshold`, closest first."""
+        """(this region, other region, distance) for region pairs whose transfer distance is at
+        most `threshold`, closest first. Regions without an embedding are left out; embeddings
+        of an undeclared model, or of another model than the rest, raise RegionError naming
+        the region."""
         if not isinstance(other, CanvasSchema):
             raise bad("other", other, "a CanvasSchema", SchemaError)
-        pairs = []
-        for na, a in self.layout.regions.items():
-            for nb, b in other.layout.regions.items():
-                if a.semantic_embedding is None or b.semantic_embedding is None:
-                    continue
-                if len(a.semantic_embedding) != len(b.semantic_embedding):
-                    continue
-                d = transfer_distance(a, b)
-                if d <= threshold:
-                    pairs.append((na, nb, d))
-        return sorted(pairs, key=lambda p: p[2])
+        if not is_finite_number(threshold) or threshold < 0:
+            raise bad("threshold", threshold, "a finite number >= 0", SchemaError)
+        mine = {n: s for n, s in self.layout.regions.items() if s.semantic_embedding is not None}
+        theirs = {n: s for n, s in other.layout.regions.items()
+                  if s.semantic_embedding is not None}
+        models = {}
+        for side, regions in (("self", mine), ("other", theirs)):
+            for n, spec in regions.items():
+                where = f"{side}.layout.regions[{n!r}]"
+                models.setdefault(_model_of(spec, where), where)
+        if len(models) > 1:
+            (m1, w1), (m2, w2) = list(models.items())[:2]
+            raise bad(f"{w2}.embedding_model", m2, f"{m1!r} like {w1}'s (embeddings of "
+                      "different models are not comparable)", RegionError)
+        pairs = [(na, nb, transfer_distance(a, b))
+                 for na, a in mine.items() for nb, b in theirs.items()]
+        return sorted([p for p in pairs if p[2] <= threshold], key=lambda p: p[2])
 
     def to_dict(self) -> dict:
         return {"format": FORMAT, "format_version": FORMAT_VERSION,
