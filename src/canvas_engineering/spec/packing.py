@@ -19,7 +19,6 @@ import math
 from enum import Enum
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from canvas_engineering.errors import bad
 from canvas_engineering.spec.fields import FieldError
@@ -44,17 +43,40 @@ class LayoutStrategy(str, Enum):
         raise bad("layout_strategy", value, f"one of {[m.value for m in cls]}", FieldError)
 
 
-def _skyline(rects: list[tuple[int, int]], width: int) -> tuple[list[tuple[int, int]], int]:
-    """Bottom-left skyline: each rect goes where its top is lowest (leftmost on ties)."""
-    heights = np.zeros(width, dtype=np.int64)  # (width,) current top of each column
-    pos = []
-    for h, w in rects:
-        tops = sliding_window_view(heights, w).max(axis=1)  # (width - w + 1,)
-        x = int(np.argmin(tops))
-        y = int(tops[x])
-        heights[x:x + w] = y + h
-        pos.append((y, x))
-    return pos, int(heights.max())
+def _window_max(heights: np.ndarray, w: int) -> np.ndarray:
+    """Max over every window of `w` columns, per row: (K, W) -> (K, W - w + 1), by doubling
+    (log w array ops, not one per window)."""
+    m, p = heights, 1
+    while 2 * p <= w:
+        m = np.maximum(m[:, :-p], m[:, p:])  # m[:, i] = max of heights[:, i : i + 2p]
+        p *= 2
+    n = heights.shape[1] - w + 1
+    return np.maximum(m[:, :n], m[:, w - p:w - p + n])
+
+
+def _skyline(rects: list[tuple[int, int]],
+             widths: list[int]) -> list[tuple[list[tuple[int, int]], int]]:
+    """Bottom-left skyline at each canvas width: each rect goes where its top is lowest
+    (leftmost on ties). All widths advance together, one rect at a time, so the cost is a few
+    array operations per rect rather than per (rect, width). Returns (positions, rows) per width.
+    """
+    K, wide = len(widths), max(widths)
+    heights = np.zeros((K, wide), dtype=np.int64)  # (K, wide) current top of each column
+    heights[np.arange(wide)[None] >= np.array(widths)[:, None]] = np.iinfo(np.int64).max // 2
+    ys = np.zeros((K, len(rects)), dtype=np.int64)
+    xs = np.zeros((K, len(rects)), dtype=np.int64)
+    rows = np.arange(K)[:, None]
+    for i, (h, w) in enumerate(rects):
+        tops = _window_max(heights, w)  # (K, wide - w + 1)
+        x = np.argmin(tops, axis=1)  # first minimum: leftmost
+        y = tops[np.arange(K), x]
+        heights[rows, x[:, None] + np.arange(w)] = (y + h)[:, None]
+        ys[:, i], xs[:, i] = y, x
+    out = []
+    for k, width in enumerate(widths):
+        pos = list(zip(ys[k].tolist(), xs[k].tolist()))
+        out.append((pos, int(heights[k, :width].max())))
+    return out
 
 
 def _shelf(rects: list[tuple[int, int]], width: int) -> tuple[list[tuple[int, int]], int]:
@@ -80,19 +102,21 @@ def _pack_2d(fps: list[tuple[int, int]], strategy: LayoutStrategy,
     # Tallest (then widest) first: the usual order that keeps skylines and shelves flat.
     order = sorted(range(len(fps)), key=lambda i: (-fps[i][0], -fps[i][1], i))
     rects = [fps[i] for i in order]
-    place = _skyline if strategy is LayoutStrategy.PACKED else _shelf
     w_min = max(w for _, w in fps)
     if width is not None:
         candidates = [width]
     else:
         side = math.sqrt(sum(h * w for h, w in fps))
-        # Small problems try many widths; large ones (thousands of fields, ~0.3 s per try)
-        # a few, since their fill is near 1 at any width close to the square root.
+        # Small problems try many widths; large ones (thousands of fields) a few, since their
+        # fill is near 1 at any width close to the square root.
         factors = np.linspace(0.7, 1.6, 19 if len(fps) < 500 else 3)
         candidates = sorted({max(w_min, math.ceil(side * f)) for f in factors})
+    if strategy is LayoutStrategy.PACKED:
+        placed = _skyline(rects, candidates)
+    else:
+        placed = [_shelf(rects, cand) for cand in candidates]
     best = None
-    for cand in candidates:
-        pos, rows = place(rects, cand)
+    for cand, (pos, rows) in zip(candidates, placed):
         key = (rows * cand, abs(rows - cand), cand)
         if best is None or key < best[0]:
             best = (key, pos, rows, cand)
