@@ -39,6 +39,7 @@ import torch
 
 from canvas_engineering.errors import bad
 from canvas_engineering.lowering.masks import Lowering, frame_edges, lower
+from canvas_engineering.lowering.sparse import csr
 from canvas_engineering.spec.layout import CanvasLayout
 from canvas_engineering.spec.topology import CanvasTopology, Connection
 
@@ -61,19 +62,35 @@ class Block:
 
 def softmax_blocks(low: Lowering) -> list[Block]:
     """Groups of a lowered softmax unit. A group's mixing weight is the largest connection
-    weight among its keys (its queries all share one weight row)."""
-    W, label = low.weight, low.label  # (A, A), (N,)
-    live = (W > 0).any(1) & (low.atom_counts > 0)  # (A,) atoms that are queries with keys
-    rows, group_of = torch.unique(W[live], dim=0, return_inverse=True)  # one group per key set
-    atoms = torch.nonzero(live).squeeze(1)
-    atom_group = torch.full((W.shape[0],), -1, dtype=torch.long)
-    atom_group[atoms] = group_of
-    pos_group = atom_group[label]  # (N,) group of each position, -1 = no key
+    weight among its keys (its queries all share one weight row). Read off the sparse atom
+    pairs: O(pairs + N), no (A, A) matrix."""
+    q, k, w = (t.tolist() for t in low.pairs)  # sorted by (query atom, key atom)
+    counts = low.atom_counts
+    rows: dict[tuple, list[int]] = {}  # (key atoms, weights) -> query atoms with that row
+    i = 0
+    while i < len(q):  # atom pairs, not positions
+        j = i
+        while j < len(q) and q[j] == q[i]:
+            j += 1
+        if counts[q[i]] > 0:
+            rows.setdefault((tuple(k[i:j]), tuple(w[i:j])), []).append(q[i])
+        i = j
+    perm, start = csr(low.label, low.num_atoms)  # positions of each atom, ascending
+
+    def positions(atoms, values=None):
+        """Positions of `atoms`, ascending, and each one's atom value (or None)."""
+        pos = torch.cat([perm[start[a]:start[a + 1]] for a in atoms])
+        pos, sort = torch.sort(pos)
+        if values is None:
+            return pos, None
+        per = torch.cat([torch.full((int(start[a + 1] - start[a]),), v)
+                         for a, v in zip(atoms, values)])
+        return pos, per[sort]
+
     blocks = []
-    for g, row in enumerate(rows):  # groups, not positions: at most one per atom
-        k = torch.nonzero(row[label] > 0).squeeze(1)
-        blocks.append(Block(torch.nonzero(pos_group == g).squeeze(1), k, row[label[k]].log(),
-                            float(row.max())))
+    for (keys, weights), queries in rows.items():  # groups: at most one per atom
+        kpos, kw = positions(keys, weights)
+        blocks.append(Block(positions(queries)[0], kpos, kw.log(), float(max(weights))))
     return blocks
 
 
@@ -157,18 +174,29 @@ def bucketize(blocks: list[Block], mix: torch.Tensor, softmax: bool) -> list[Buc
 
 @dataclass
 class FlexTables:
-    """One softmax unit as FlexAttention over the whole canvas.
+    """One softmax unit as FlexAttention over the whole canvas, run in the lowering's execution
+    order (`Lowering.order`: positions permuted so blocks are mostly full or empty).
 
-    label (N,) long: atom of each position; log_w (A, A): log connection weight between atoms,
-    0 where unconnected (the BlockMask masks those); pos_w (N,): the unit's mixing weight at
-    each position; lowering: the unit's `Lowering`, whose `block_mask(device=...)` the executor
-    builds once per device.
+    order (N,) long: canvas position of each execution slot; pos_w (N,): the unit's mixing
+    weight at each canvas position; lowering: the unit's `Lowering`, whose
+    `block_mask(order="execution", device=...)` and `lookup(log=True, device=...)` (the log
+    weight of an atom pair, for the score) the executor builds once per device.
     """
 
-    label: torch.Tensor
-    log_w: torch.Tensor
+    order: torch.Tensor
     pos_w: torch.Tensor
     lowering: Lowering
+
+    @property
+    def label(self) -> torch.Tensor:
+        """(N,) atom of each canvas position."""
+        return self.lowering.label
+
+    @property
+    def log_w(self) -> torch.Tensor:
+        """(A, A) log connection weight between atoms, 0 where unconnected. Dense: O(A²)."""
+        w = self.lowering.weight
+        return torch.where(w > 0, w.log(), torch.zeros(()))
 
 
 @dataclass
@@ -258,8 +286,7 @@ def plan_dispatch(topology: CanvasTopology, layout: CanvasLayout, *, share_param
             low, pos_w = lowerings[key], torch.zeros(N)  # (N,)
             for b in bl:
                 pos_w[b.q] = b.weight / mixer[b.q]
-            log_w = torch.where(low.weight > 0, low.weight.log(), torch.zeros(()))  # (A, A)
-            flex = FlexTables(low.label, log_w, pos_w, low)
+            flex = FlexTables(low.order, pos_w, low)
         units[key] = UnitPlan(fn, tuple(idx), kind, False,
                               bucketize(bl, mixer, kind is not None), flex)
     grid = torch.meshgrid(*(torch.arange(s) for s in layout.shape), indexing="ij")

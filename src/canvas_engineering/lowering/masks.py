@@ -1,50 +1,64 @@
-"""Lowering: a topology on a layout becomes attention structure, without per-position loops.
+"""Lowering: a topology on a layout becomes attention structure, without per-position loops
+and without anything quadratic in the number of regions.
 
-Shape glossary: N positions, C cells, A atoms, P connected (query, key) pairs, nb blocks.
+Shape glossary: N positions, C cells, A atoms, P connected atom pairs, nb blocks.
 
 1. Each connection lowers to *frame edges*, (src frame, dst frame, fill weight) triples, by the
    library's single time rule (`frame_edges`).
-2. Positions group into *cells*: one cell per (region, canvas frame), a spatial box. Connection
-   weights between cells form a small (C, C) matrix (max over connections).
+2. Positions group into *cells*: one cell per (region, canvas frame), a spatial box. The
+   connections give a sparse list of (query cell, key cell, weight), max over connections.
 3. Positions carry an *atom* label: the set of cells they belong to (one cell, or none, unless
-   regions overlap). Every mask form is read off the (A, A) atom matrix through the labels:
-   dense (N, N), boolean, additive, index pairs, and a FlexAttention `BlockMask` whose block
-   structure comes from per-block atom counts, so N×N is never materialised.
+   regions overlap). The cell pairs become a sparse list of connected atom pairs (`pairs`), and
+   every mask form is read off it through the labels: dense (N, N), boolean, additive, index
+   pairs, and a FlexAttention `BlockMask` (`block_sparse.py`). Memory and time are
+   O(connections · frames + C + N) plus the size of the form asked for; the (A, A) matrix
+   `weight` exists only when asked for.
+4. The *execution order* (`order`) is a permutation of positions in which each atom's positions
+   are contiguous and connected atoms are neighbours, so 128×128 blocks are mostly full or
+   empty. The dispatcher applies it at its boundary; canvas-order masks are the default.
 
 The time rule itself (PRODUCT.md §3.7) is in `frame_edges.py`.
 """
 
 from __future__ import annotations
 
-import warnings
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
+from canvas_engineering.lowering.block_sparse import block_tables
 from canvas_engineering.lowering.frame_edges import frame_edges
+from canvas_engineering.lowering.sparse import atom_order, csr, expand, pair_lookup, reduce_max
 from canvas_engineering.spec.layout import CanvasLayout
 
 if TYPE_CHECKING:  # topology.py calls into lowering, so lowering must not import it
     from canvas_engineering.spec.topology import CanvasTopology
 
+_ORDERS = ("canvas", "execution")
+
 
 class Lowering:
-    """A topology lowered on a layout: per-position atom labels and the atom weight matrix.
+    """A topology lowered on a layout: per-position atom labels and the connected atom pairs.
 
     Build with `lower(topology, layout)`; each mask form is a cheap read-off.
+
+    Attributes: label (N,) long, the atom of each position (the last atom, `empty_atom`, has no
+    cell); pairs: (q, k, w), (P,) each, every connected atom pair once, sorted by (q, k), with
+    its connection weight; num_atoms: A.
     """
 
     def __init__(self, topology: CanvasTopology, layout: CanvasLayout):
         topology.validate(layout)
         self.topology, self.layout = topology, layout
         names = layout.region_names
-        n_frames = [len(layout.regions[n].frames) for n in names]
-        self.cell_offset = dict(zip(names, np.cumsum([0] + n_frames[:-1]).tolist()))
-        self.num_cells = sum(n_frames)
-        self.label, atom_cells = self._atoms()
-        self.weight = self._atom_weight(self._cell_weight(), atom_cells)  # (A, A)
+        offsets, total = {}, 0
+        for n in names:
+            offsets[n] = total
+            total += len(layout.regions[n].frames)
+        self.cell_offset, self.num_cells = offsets, total
+        self.label, self.num_atoms, atom_of_cell = self._atoms()
+        self.pairs = self._atom_pairs(*self._cell_pairs(), atom_of_cell)
 
     def _region_cells(self, name: str) -> torch.Tensor:
         """The cell of each position of a region, as a (frames, *spatial extents) block."""
@@ -52,8 +66,9 @@ class Lowering:
         cells = torch.arange(len(spec.frames)) + self.cell_offset[name]
         return cells.view(-1, *[1] * (spec.ndim - 1)).expand(spec.shape)
 
-    def _atoms(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Atom label per position (N,) and the cells of each atom (A, k); C marks 'no cell'.
+    def _atoms(self) -> tuple[torch.Tensor, int, tuple[torch.Tensor, torch.Tensor] | None]:
+        """Atom label per position (N,), the number of atoms A, and (cell, atom) incidence pairs
+        (None: atom = cell).
 
         The last atom is always the empty one (no cell), used for padding.
         """
@@ -63,18 +78,27 @@ class Lowering:
             label = torch.full(self.layout.shape, C, dtype=torch.long)
             for name in names:
                 label[regions[name].slices] = self._region_cells(name)
-            return label.reshape(-1), torch.arange(C + 1).unsqueeze(1)  # atoms = cells + empty
-        member = torch.full((len(names), *self.layout.shape), C, dtype=torch.long)  # (R, T, *S)
-        for r, name in enumerate(names):
-            member[r][regions[name].slices] = self._region_cells(name)
-        atom_cells, label = torch.unique(member.flatten(1), dim=1, return_inverse=True)
-        empty = torch.full((len(names), 1), C, dtype=torch.long)
-        return label, torch.cat([atom_cells, empty], dim=1).T  # (A, R)
+            return label.reshape(-1), C + 1, None  # atoms = cells + empty
+        # Overlap: an atom is a set of cells. Each position lists its cells in a row padded
+        # with C (depth = the most regions covering one position): O(N · depth), not O(R · N).
+        N = self.layout.num_positions
+        pos = torch.cat([self.layout.region_index_tensor(n) for n in names])
+        cell = torch.cat([self._region_cells(n).reshape(-1) for n in names])
+        order = torch.argsort(pos * (C + 1) + cell)
+        pos, cell = pos[order], cell[order]
+        depth = torch.bincount(pos, minlength=N)
+        slot = torch.arange(len(pos)) - (torch.cumsum(depth, 0) - depth)[pos]
+        rows = torch.full((N, max(int(depth.max()), 1)), C, dtype=torch.long)
+        rows[pos, slot] = cell
+        atoms, label = torch.unique(rows, dim=0, return_inverse=True)  # lexicographic rows
+        if not bool((atoms[-1] == C).all()):  # every position covered: add the empty atom
+            atoms = torch.cat([atoms, torch.full_like(atoms[:1], C)])
+        a, j = torch.nonzero(atoms < C, as_tuple=True)
+        return label, len(atoms), (atoms[a, j], a)
 
-    def _cell_weight(self) -> torch.Tensor:
-        """Max connection weight from each query cell to each key cell. (C+1, C+1)"""
-        C1 = self.num_cells + 1
-        q, k, val = [], [], []  # gathered in Python, scattered once: thousands of connections
+    def _cell_pairs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Connected (query cell, key cell, weight) triples, max over connections. (Pc,) each"""
+        q, k, val = [], [], []  # gathered in Python, reduced once: thousands of connections
         for conn in self.topology.connections:
             fe = frame_edges(conn, self.layout)
             src0 = self.cell_offset[conn.src] - self.layout.regions[conn.src].bounds[0]
@@ -82,31 +106,42 @@ class Lowering:
             q += [src0 + f for f in fe.src_frame]
             k += [dst0 + f for f in fe.dst_frame]
             val += [conn.weight * w for w in fe.weight]
-        w = torch.zeros(C1 * C1)
+        C1 = self.num_cells + 1
         flat = torch.tensor(q, dtype=torch.long) * C1 + torch.tensor(k, dtype=torch.long)
-        w.scatter_reduce_(0, flat, torch.tensor(val, dtype=torch.float32), reduce="amax")
-        return w.view(C1, C1)
+        flat, w = reduce_max(flat, torch.tensor(val, dtype=torch.float32))
+        return flat // C1, flat % C1, w
 
-    @staticmethod
-    def _atom_weight(cell_w: torch.Tensor, atom_cells: torch.Tensor) -> torch.Tensor:
-        """Max over the cells of a query atom and a key atom. (A, A)"""
-        A, k = atom_cells.shape
-        out = torch.zeros(A, A)
-        for i in range(k):  # k = 1 without overlap; number of regions with it
-            for j in range(k):
-                out = torch.maximum(out, cell_w[atom_cells[:, i]][:, atom_cells[:, j]])
-        return out
+    def _atom_pairs(self, cq, ck, w, atom_of_cell):
+        """Cell pairs -> atom pairs, max over the cells of a query atom and a key atom."""
+        if atom_of_cell is None:  # atoms are cells: already unique and sorted
+            return cq, ck, w
+        cells, atoms = atom_of_cell
+        by_cell = csr(cells, self.num_cells)
+        e, aq = expand(cq, *by_cell, atoms)
+        e2, ak = expand(ck[e], *by_cell, atoms)
+        A = self.num_atoms
+        flat, wmax = reduce_max(aq[e2] * A + ak, w[e][e2])
+        return flat // A, flat % A, wmax
 
     # -- read-offs ------------------------------------------------------------------------------
 
     @property
     def empty_atom(self) -> int:
-        return self.weight.shape[0] - 1
+        return self.num_atoms - 1
 
     @cached_property
     def atom_counts(self) -> torch.Tensor:
         """Positions per atom. (A,)"""
-        return torch.bincount(self.label, minlength=self.weight.shape[0])
+        return torch.bincount(self.label, minlength=self.num_atoms)
+
+    @cached_property
+    def weight(self) -> torch.Tensor:
+        """(A, A) float32 connection weight between atoms (0 = not connected). Dense, so
+        O(A²): for dense masks (already O(N²)) and small topologies; the rest reads `pairs`."""
+        q, k, w = self.pairs
+        out = torch.zeros(self.num_atoms, self.num_atoms)
+        out[q, k] = w
+        return out
 
     def _expand(self, atom_matrix: torch.Tensor) -> torch.Tensor:
         """(A, A) → (N, N) through the labels. Rows of one atom are equal, so build the A
@@ -128,15 +163,16 @@ class Lowering:
 
     def density(self) -> float:
         """Fraction of (query, key) pairs connected, from atom counts (no N×N)."""
+        q, k, _ = self.pairs
         c = self.atom_counts.double()
-        return float(c @ (self.weight > 0).double() @ c) / self.layout.num_positions ** 2
+        return float((c[q] * c[k]).sum()) / self.layout.num_positions ** 2
 
     def index_pairs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Every connected (query, key) pair once, sorted by (query, key). (P,), (P,), (P,)"""
         order = torch.argsort(self.label, stable=True)  # positions grouped by atom
         counts = self.atom_counts
         start = torch.cumsum(counts, 0) - counts
-        qa, ka = torch.nonzero(self.weight > 0, as_tuple=True)  # connected atom pairs
+        qa, ka, wa = self.pairs  # connected atom pairs
         sizes = counts[qa] * counts[ka]
         pair = torch.repeat_interleave(torch.arange(len(qa)), sizes)  # (P,) atom pair of each
         e = torch.arange(len(pair)) - torch.repeat_interleave(torch.cumsum(sizes, 0) - sizes,
@@ -144,50 +180,55 @@ class Lowering:
         q = order[start[qa][pair] + e // counts[ka][pair]]
         k = order[start[ka][pair] + e % counts[ka][pair]]
         sort = torch.argsort(q * self.layout.num_positions + k)
-        q, k = q[sort], k[sort]
-        return q, k, self.weight[self.label[q], self.label[k]]
+        return q[sort], k[sort], wa[pair[sort]]
 
-    def block_mask(self, block_size: int = 128, device: torch.device | str | None = None):
+    @cached_property
+    def order(self) -> torch.Tensor:
+        """The execution order (N,): execution slot i holds canvas position order[i]. Each
+        atom's positions are contiguous (in canvas order) and atoms follow `atom_order`."""
+        q, k, _ = self.pairs
+        rank = atom_order(q, k, self.num_atoms)
+        return torch.argsort(rank[self.label], stable=True)
+
+    def lookup(self, default: float | bool = 0.0, *, log: bool = False, device=None):
+        """A function (atom q, atom k) -> connection weight (its log with `log`; `default`
+        where unconnected) that broadcasts and runs inside FlexAttention's mods."""
+        q, k, w = self.pairs
+        values = w.log() if log else w
+        if isinstance(default, bool):
+            values = torch.ones(len(q), dtype=torch.bool)
+        return pair_lookup(q, k, values, self.num_atoms, default, device)
+
+    def block_mask(self, block_size: int = 128, device: torch.device | str | None = None,
+                   order: str = "canvas"):
         """A FlexAttention `BlockMask` (B = H = 1, broadcast over batch and heads).
 
         Block (qb, kb) is full when every query-key pair in it is connected, partial when some
         are (its `mask_mod` looks the pair up through the atom labels), absent otherwise.
-        Memory is O(nb² + N + A²), never O(N²).
+        order: "canvas" (positions as the canvas indexes them) or "execution" (positions
+        permuted by `order`, as the dispatcher runs them: far fewer partial blocks). Memory is
+        O(N + P + the index tables), never O(N²) or O(A²).
         """
         from torch.nn.attention.flex_attention import BlockMask
 
+        if order not in _ORDERS:
+            raise ValueError(f"order: got {order!r}, expected one of {list(_ORDERS)}")
         N = self.layout.num_positions
         nb = -(-N // block_size)
-        pad = nb * block_size - N
-        label = torch.cat([self.label, torch.full((pad,), self.empty_atom, dtype=torch.long)])
-        A = self.weight.shape[0]
-        # Sparse products: with thousands of atoms (a fleet of regions) a dense (nb, A) @ (A, A)
-        # would cost nb·A² flops, while both factors hold few non-zeros.
-        block = torch.arange(nb * block_size) // block_size
-        with warnings.catch_warnings():  # torch flags its sparse kernels as beta
-            warnings.simplefilter("ignore", UserWarning)
-            counts = torch.sparse_coo_tensor(
-                torch.stack([block, label]), torch.ones(len(label), dtype=torch.float64),
-                (nb, A), check_invariants=False).coalesce()  # (nb, A) atom counts per block
-            connected = (self.weight > 0).double().to_sparse()  # (A, A)
-            per_key = torch.sparse.mm(connected, counts.t().coalesce())  # (A, nb)
-            linked = torch.sparse.mm(counts, per_key).to_dense()  # (nb, nb) connected pairs
-        full = linked == block_size * block_size
-        partial = (linked > 0) & ~full
-
-        def as_kv(blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            num = blocks.sum(1, dtype=torch.int32)
-            idx = torch.argsort((~blocks).to(torch.int8), dim=1, stable=True).to(torch.int32)
-            return num[None, None].to(device), idx[None, None].to(device)
-
-        allowed = (self.weight > 0).to(device)
+        pad = torch.full((nb * block_size - N,), self.empty_atom, dtype=torch.long)
+        label = self.label if order == "canvas" else self.label[self.order]
+        label = torch.cat([label, pad])
+        q, k, _ = self.pairs
+        kv, qt = block_tables(label, q, k, self.num_atoms, block_size)
+        t = [x[None, None].to(device) for x in (kv.num, kv.idx, kv.full_num, kv.full_idx,
+                                                 qt.num, qt.idx, qt.full_num, qt.full_idx)]
+        allowed = self.lookup(False, device=device)
         label = label.to(device)
 
         def mask_mod(b, h, q_idx, kv_idx):
-            return allowed[label[q_idx], label[kv_idx]]
+            return allowed(label[q_idx], label[kv_idx])
 
-        return BlockMask.from_kv_blocks(*as_kv(partial), *as_kv(full), BLOCK_SIZE=block_size,
-                                        mask_mod=mask_mod, seq_lengths=(N, N))
+        return BlockMask((N, N), *t, BLOCK_SIZE=(block_size, block_size), mask_mod=mask_mod)
 
 
 def lower(topology: CanvasTopology, layout: CanvasLayout) -> Lowering:

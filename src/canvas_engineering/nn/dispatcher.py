@@ -137,10 +137,10 @@ class AttentionDispatcher(nn.Module):
         for key in self._kind:
             unit = plan.units[key]
             self.plans[key] = nn.ModuleList(_Buffers(bk) for bk in unit.buckets)
-            if unit.flex:  # label (N,), log_w (A, A), pos_w (N,)
-                for name in ("label", "log_w", "pos_w"):
-                    self.plans[key].register_buffer(name, getattr(unit.flex, name),
-                                                    persistent=False)
+            if unit.flex:  # order (N,): execution order; pos_w (N,) permuted into it
+                self.plans[key].register_buffer("order", unit.flex.order, persistent=False)
+                self.plans[key].register_buffer("pos_w", unit.flex.pos_w[unit.flex.order],
+                                                persistent=False)
         self.register_buffer("coords", plan.coords, persistent=False)  # (N, S), t first
         self._block_masks: dict[tuple[str, str], object] = {}
 
@@ -180,27 +180,35 @@ class AttentionDispatcher(nn.Module):
         return out
 
     def _softmax_flex(self, key: str, x: torch.Tensor, out: torch.Tensor, beta: float):
-        """FlexAttention over the whole canvas with the unit's BlockMask and log-weight bias."""
+        """FlexAttention over the whole canvas with the unit's BlockMask and log-weight bias.
+
+        Runs in the lowering's execution order (positions permuted so that blocks are mostly
+        full or empty): x is gathered into it here and the output scattered back, so callers
+        see canvas order only."""
         from torch.nn.attention.flex_attention import flex_attention
 
         global _compiled_flex
         plan, dev = self.plans[key], x.device
-        if (key, str(dev)) not in self._block_masks:
-            self._block_masks[key, str(dev)] = self._lowering[key].block_mask(device=dev)
-        label, log_w = plan.label, plan.log_w
+        if (key, str(dev)) not in self._block_masks:  # built once per device
+            low = self._lowering[key]
+            self._block_masks[key, str(dev)] = (
+                low.block_mask(order="execution", device=dev),
+                low.label[low.order].to(dev), low.lookup(0.0, log=True, device=dev))
+        block_mask, label, log_w = self._block_masks[key, str(dev)]
 
         def score_mod(score, b, h, q_idx, kv_idx):
-            return score + log_w[label[q_idx], label[kv_idx]]
+            return score + log_w(label[q_idx], label[kv_idx])
 
         fn = flex_attention
         if x.is_cuda:  # eager flex is a slow reference implementation; compile once
             _compiled_flex = _compiled_flex or torch.compile(flex_attention, dynamic=False)
             fn = _compiled_flex
-        q, k, v = (t.transpose(1, 2) for t in self._qkv(key, x))  # (B, h, N, d)
-        o = fn(q, k, v, score_mod=score_mod, block_mask=self._block_masks[key, str(dev)],
+        xe = x[:, plan.order]  # (B, N, D) in execution order
+        q, k, v = (t.transpose(1, 2) for t in self._qkv(key, xe))  # (B, h, N, d)
+        o = fn(q, k, v, score_mod=score_mod, block_mask=block_mask,
                scale=self._scale(key, beta))  # (B, h, N, d)
         y = self.attn[key].out_proj(o.transpose(1, 2).reshape(x.shape))  # (B, N, D)
-        return out + y * plan.pos_w.to(y.dtype)[:, None]
+        return out.index_add(1, plan.order, y * plan.pos_w.to(y.dtype)[:, None])
 
     # -- other units ----------------------------------------------------------------------------
 
