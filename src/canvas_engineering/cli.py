@@ -6,6 +6,7 @@
     canvas-engineering sample --run runs/robot [--checkpoint FILE] [--episodes N]
     canvas-engineering report [--out DIR] [--canvas robot]   # region maps, densities, pictures
     canvas-engineering inspect schema.json
+    canvas-engineering show [schema.json [other.json]] [--out DIR]   # regions, topology, mask
     canvas-engineering train-dag --pretrained_model_id DIR [--make-tiny]  # DAG curriculum
 
 Bad input ends with one line on stderr, "error: ...", and exit status 2; --debug shows the
@@ -105,9 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     from canvas_engineering.training import dag_cli
 
     dag_cli.add_parser(sub, [common])
+    from canvas_engineering.viz import show as show_cli
+
+    show_cli.add_parser(sub, [common])
     from canvas_engineering.canvit import cli as canvit_cli
 
     canvit_cli.add_subcommands(sub, [common])
+    from canvas_engineering.experiments import cli as experiment_cli
+
+    experiment_cli.add_subcommands(sub, [common])
 
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0].startswith("--") and argv[0] not in ("-h", "--help"):
@@ -126,8 +133,12 @@ def main(argv: list[str] | None = None) -> int:
             return dag_cli.handle(args, draw=draw_dag_losses)
         if args.command == "sample":
             return _sample(args)
+        if args.command == "show":
+            return show_cli.handle(args)
         if args.command == "canvit":
             return canvit_cli.handle(args)
+        if args.command == "experiment":
+            return experiment_cli.handle(args)
         if args.command == "inspect":
             schema = CanvasSchema.from_json(args.path)
             report(schema, args.path.stem, args.out)

@@ -1,0 +1,97 @@
+"""Experiments as data: Exp 6's arms have the parameter counts they claim, an interrupted
+experiment resumes without retraining finished runs, and arms reach the model through
+TrainConfig.backbone_options."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from canvas_engineering.experiments import get_experiment, runner
+from canvas_engineering.experiments.registry import PRESETS, parameters, replace_preset
+from canvas_engineering.nn.looped import LoopedBlockWrapper
+from canvas_engineering.training.config import TrainConfig
+from canvas_engineering.training.loop import build
+from canvas_engineering.training.run_files import identity
+
+
+def block_params(d: int, mlp_ratio: float) -> int:
+    """One CanvasDiTBlock at width d by hand: qkv + out projections (4 d² + 4 d), SwiGLU
+    (3 d·h + 2 h + d with h = ratio·d), adaLN (d · 6d + 6d)."""
+    h = round(mlp_ratio * d)
+    return 4 * d * d + 4 * d + 3 * d * h + 2 * h + d + 6 * d * d + 6 * d
+
+
+@pytest.mark.parametrize("preset", ["cpu", "paper"])
+def test_exp6_arms_have_the_parameters_they_claim(preset):
+    configs = get_experiment("exp6").resolve(preset)
+    counts = {name: parameters(c) for name, c in configs.items()}
+    width = {name: c.backbone_options["d_model"] for name, c in configs.items()}
+    ratio = PRESETS[preset].backbone["mlp_ratio"]
+    d = width["looped"]
+    # matched parameters: a narrower 12 x 1 within 15% of the looped 3 x 4
+    assert width["params"] < d
+    assert abs(counts["params"] - counts["looped"]) <= 0.15 * counts["looped"]
+    # matched depth: the same width with 9 more distinct blocks; loop parameters: a looped
+    # block has 4 embeddings and 3 gates, a single-loop block 1 embedding
+    assert width["depth"] == d
+    extra = counts["depth"] - counts["looped"]
+    assert extra == 9 * block_params(d, ratio) + 12 * d - 3 * (4 * d + 3)
+    # the control: the same 3 blocks, one loop (no loop parameters but the embedding)
+    assert counts["looped"] - counts["once"] == 3 * (3 * d + 3)
+
+
+def test_backbone_options_reach_the_model():
+    config = TrainConfig(train_episodes=4, backbone_options={"per_token": True, "n_blocks": 1,
+                                                             "beta_max": 2.0})
+    model = build(config).model
+    wrappers = [m for m in model.modules() if isinstance(m, LoopedBlockWrapper)]
+    assert len(wrappers) == 1 and wrappers[0].per_token
+    assert wrappers[0].sharpening.betas() == [1.0, 1.5, 2.0]
+    with pytest.raises(ValueError, match="backbone_options"):
+        TrainConfig(backbone_options={"loops": 2})
+    with pytest.raises(ValueError, match="backbone_options"):
+        build(TrainConfig(train_episodes=4, backbone_options={"d_modle": 8}))
+    # a run made before the field existed keeps its identity
+    assert "backbone_options" not in identity(TrainConfig().to_json())
+
+
+def test_an_interrupted_experiment_resumes_without_retraining(tmp_path, monkeypatch):
+    preset = replace_preset("tiny", seeds=(0,))
+    calls = []
+    real_train = runner.train
+
+    def counting(config, **kw):
+        calls.append(config.out)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed while training the second run
+        return real_train(config, **kw)
+
+    monkeypatch.setattr(runner, "train", counting)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_experiment("exp16", preset=preset, out=tmp_path, log=lambda m: None)
+    first = calls[0]
+    saved = json.loads((tmp_path / "runs" / first.split("/")[-1] /
+                        runner.RESULT).read_text())
+
+    calls.clear()
+    results = runner.run_experiment("exp16", preset=preset, out=tmp_path, log=lambda m: None)
+    assert first not in calls and len(calls) == 1  # only the interrupted run trains
+    assert results["arms"]["looped"]["runs"]["0"]["heldout"] == saved["heldout"]
+    report = (tmp_path / "exp16" / "report.md").read_text()
+    assert report.index("Verdict rules") < report.index("## Claims")  # rules before numbers
+    calls.clear()
+    runner.run_experiment("exp16", preset=preset, out=tmp_path, log=lambda m: None)
+    assert calls == []  # everything finished: nothing trains
+
+
+def test_command_line(capsys):
+    from canvas_engineering.cli import main
+
+    assert main(["experiment", "list"]) == 0
+    assert "exp6" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["experiment", "exp6", "--seeds", "0,0"])
+    with pytest.raises(SystemExit):
+        main(["experiment", "exp99"])
