@@ -71,7 +71,7 @@ CHILD = textwrap.dedent('''
 def test_minilm_distances_and_pairs_offline():
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_WAIT_POLICY="PASSIVE")
-    done = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, check=False,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
