@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from canvas_engineering.experiments import get_experiment, runner
 from canvas_engineering.experiments.registry import PRESETS, parameters, replace_preset
@@ -95,3 +96,30 @@ def test_command_line(capsys):
         main(["experiment", "exp6", "--seeds", "0,0"])
     with pytest.raises(SystemExit):
         main(["experiment", "exp99"])
+
+
+def test_every_arm_is_scored_on_the_same_clips_and_noise():
+    """Common random numbers: two arms of a seed see identical noised inputs and times."""
+    from canvas_engineering.experiments import evaluate
+    from canvas_engineering.experiments.registry import with_seed
+
+    configs = get_experiment("exp6").resolve("tiny")
+    seen = {}
+    for name in ("looped", "params"):
+        run = build(with_seed(configs[name], 1))
+        x0 = evaluate.heldout_positions(run, 4)
+        inputs = []
+
+        def spy(x, t, model=run.model, inputs=inputs, **kw):
+            inputs.append(({r: v.clone() for r, v in x.items()}, t.clone()))
+            return model(x, t, **kw)
+
+        spy.parameters = run.model.parameters
+        spy.eval = run.model.eval
+        evaluate.heldout_loss(run, spy, x0, draws=2)
+        seen[name] = inputs
+    assert len(seen["looped"]) == len(seen["params"]) == 2
+    for (xa, ta), (xb, tb) in zip(seen["looped"], seen["params"]):
+        assert torch.equal(ta, tb)
+        assert all(torch.equal(xa[r], xb[r]) for r in xa)
+    assert not torch.equal(seen["looped"][0][1], seen["looped"][1][1])  # two different draws
