@@ -82,6 +82,9 @@ def test_an_interrupted_experiment_resumes_without_retraining(tmp_path, monkeypa
     assert results["arms"]["looped"]["runs"]["0"]["heldout"] == saved["heldout"]
     report = (tmp_path / "exp16" / "report.md").read_text()
     assert report.index("Verdict rules") < report.index("## Claims")  # rules before numbers
+    from canvas_engineering.experiments.report import verdict_table
+
+    assert "shared 3x4 beats unique 12x1" in verdict_table(tmp_path)
     calls.clear()
     runner.run_experiment("exp16", preset=preset, out=tmp_path, log=lambda m: None)
     assert calls == []  # everything finished: nothing trains

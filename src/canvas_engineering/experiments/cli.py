@@ -3,6 +3,7 @@
     canvas-engineering experiment exp6 [--seeds 0,1,2] [--preset cpu|paper] [--device cuda]
                                        [--out DIR] [--runs DIR]
     canvas-engineering experiment list
+    canvas-engineering experiment summary --out DIR     (the verdict table of DIR's reports)
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ def add_subcommands(sub, parents) -> None:
     p = sub.add_parser("experiment", parents=parents, help="rerun one of the paper's "
                        "experiments (seed 002) and write a report with verdicts",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("name", choices=[*sorted(EXPERIMENTS), "list"],
-                   help="the experiment, or 'list' to describe them")
+    p.add_argument("name", choices=[*sorted(EXPERIMENTS), "list", "summary"],
+                   help="the experiment; 'list' describes them, 'summary' prints the verdict "
+                        "table of every report under --out")
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
                    help="cpu: minutes on 2 cores; paper: seed 002's toy size (d 128, N 120, "
                         "3,000 steps, 5 seeds) for a GPU")
@@ -46,6 +48,11 @@ def handle(args) -> int:
     if args.name == "list":
         for exp in EXPERIMENTS.values():
             print(f"{exp.name:6s} {exp.title}: {', '.join(a.label for a in exp.arms)}")
+        return 0
+    if args.name == "summary":
+        from canvas_engineering.experiments.report import verdict_table
+
+        print(verdict_table(args.out), end="")
         return 0
     from canvas_engineering.experiments.runner import run_experiment
 

@@ -53,7 +53,8 @@ def fit_halting(model: torch.nn.Module, forward: Callable[[], object], *, tol: f
                 moved = (after - before).norm(dim=-1) / before.norm(dim=-1).clamp_min(1e-12)
                 xs.append(before.reshape(-1, before.shape[-1]))
                 ys.append((moved < tol).float().reshape(-1))
-                loops.append(torch.full((before.shape[0] * before.shape[1],), ell))
+                loops.append(torch.full((before.shape[0] * before.shape[1],), ell,
+                                        device=before.device))
         if not xs:
             continue
         x, y, ell = torch.cat(xs), torch.cat(ys), torch.cat(loops)

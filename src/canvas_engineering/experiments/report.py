@@ -208,3 +208,32 @@ def write_report(exp: Experiment, results: dict, out: Path) -> dict:
     plots = draw_all(exp, results, out)
     atomic_write_text(out / "report.md", render(exp, results, analysis, plots))
     return analysis
+
+
+def verdict_table(out: Path) -> str:
+    """One Markdown table of every claim in OUT/*/results.json, and the loop statistics."""
+    rows = ["| experiment | claim | paper | ours (gm) | 95% CI | p | verdict |",
+            "|---|---|---|---:|---|---:|---|"]
+    loops = []
+    for path in sorted(Path(out).glob("*/results.json")):
+        results = json.loads(path.read_text())
+        link = f"[{results['experiment']}]({path.parent.name}/report.md)"
+        for c in results["analysis"]["claims"]:
+            rows.append(f"| {link} | {c['claim']} | {c['paper']} | {c['gm']:.3f}x | "
+                        f"{_fmt_ci(c['ci95'])} | {_fmt_p(c['p'])} | {c['verdict']} |")
+        for arm in results["arms"].values():
+            runs = [arm["runs"][str(s)] for s in results["seeds"]]
+            if all("loop_stats" in r for r in runs):
+                cos = [sum(r["loop_stats"]["cosine"][i] for r in runs) / len(runs)
+                       for i in range(len(runs[0]["loop_stats"]["cosine"]))]
+                vel = [sum(r["loop_stats"]["velocity"][i] for r in runs) / len(runs)
+                       for i in range(len(runs[0]["loop_stats"]["velocity"]))]
+                verdicts = ", ".join(r["loop_stats"]["verdict"] for r in runs)
+                loops.append(f"| {link} | {arm['label']} | "
+                             f"{' → '.join(f'{c:.3f}' for c in cos)} | "
+                             f"{' → '.join(f'{v:.3f}' for v in vel)} | {verdicts} |")
+    text = "\n".join(rows) + "\n"
+    if loops:
+        text += ("\n| experiment | model | cosine of consecutive states | velocity | per seed |\n"
+                 "|---|---|---|---|---|\n" + "\n".join(loops) + "\n")
+    return text
