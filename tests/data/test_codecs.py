@@ -125,3 +125,46 @@ def test_fit_refuses_data_of_the_wrong_shape():
     codec = VectorCodec(LAYOUT, "act", dim=4)
     with pytest.raises(ValueError, match="vectors of region 'act': got \\(2, 3, 4\\)"):
         codec.fit(torch.zeros(2, 3, 4))  # the region spans 4 frames
+
+
+def test_residual_video_codes_the_future_as_change_from_the_last_context_frame():
+    # LAYOUT's "cam" covers canvas frames 1–3 with t_current = 2: region frame 0 (canvas 1) is
+    # the last context frame, frames 1 and 2 (canvas 2, 3) are the future.
+    g = torch.Generator().manual_seed(1)
+    video = torch.rand(5, 3, 2, 6, 6, generator=g)
+    plain = VideoCodec(LAYOUT, "cam", channels=2, image_size=6)
+    codec = VideoCodec(LAYOUT, "cam", channels=2, image_size=6, residual=True)
+    changed = video.clone()
+    changed[:, 1:] = video[:, 1:] - video[:, :1]  # reference: each future frame minus frame 0
+    assert torch.equal(codec.encode(video), plain.encode(changed))
+    torch.testing.assert_close(codec.decode(codec.encode(video)), video, atol=1e-6, rtol=0)
+
+    # Zero at the future positions decodes to the last context frame copied.
+    x = codec.encode(video)
+    x[:, codec.positions_per_frame:] = 0
+    copied = codec.decode(x)
+    assert torch.equal(copied[:, 1], video[:, 0]) and torch.equal(copied[:, 2], video[:, 0])
+
+
+def test_residual_video_standardises_context_and_change_apart():
+    g = torch.Generator().manual_seed(2)
+    video = torch.rand(16, 3, 2, 6, 6, generator=g) * 2 - 1
+    codec = VideoCodec(LAYOUT, "cam", channels=2, image_size=6, residual=True).fit(video,
+                                                                                  shared=True)
+    P = codec.positions_per_frame
+    context, change = video[:, :1].double(), (video[:, 1:] - video[:, :1]).double()
+    assert codec.shift.shape == codec.scale.shape == (codec.num_positions, codec.position_dim)
+    torch.testing.assert_close(codec.shift[:P], context.mean().float().expand(P, 12))
+    torch.testing.assert_close(codec.scale[:P], context.std().float().expand(P, 12))
+    torch.testing.assert_close(codec.shift[P:], change.mean().float().expand(2 * P, 12))
+    torch.testing.assert_close(codec.scale[P:], change.std().float().expand(2 * P, 12))
+    torch.testing.assert_close(codec.decode(codec.encode(video)), video, atol=1e-5, rtol=0)
+
+
+def test_residual_video_needs_context_and_future_frames():
+    future_only = CanvasLayout(T=4, H=4, W=4, d_model=8, t_current=1,
+                               regions={"cam": (1, 4, 0, 2, 0, 2)})
+    with pytest.raises(ValueError, match="residual.*'cam'.*context frame before t_current=1"):
+        VideoCodec(future_only, "cam", channels=1, image_size=4, residual=True)
+    with pytest.raises(ValueError, match="residual.*expected a bool"):
+        VideoCodec(LAYOUT, "cam", channels=1, image_size=6, residual=1)

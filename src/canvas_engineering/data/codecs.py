@@ -10,7 +10,8 @@ values per position is shifted and scaled to mean 0 and standard deviation 1 ove
 (one shift and scale for a whole video region). Regions whose raw values differ in scale (pixels
 in [-1, 1], a reward with a spread of 0.15) then meet the diffusion noise, whose scale is 1, on
 equal terms, and a model that predicts 0 predicts the examples' mean. `decode(encode(d))` is `d`
-up to float rounding. The learned encoders and decoders (data values → d_model and back) live in
+up to float rounding. A residual video codec stores each future frame as its change from the last
+context frame, so a model that predicts 0 there predicts "nothing moves" (see `VideoCodec`). The learned encoders and decoders (data values → d_model and back) live in
 the backbone.
 """
 
@@ -88,14 +89,26 @@ class RegionCodec:
 
     def fit(self, data: torch.Tensor, *, shared: bool = False) -> RegionCodec:
         """Standardise from example data `(B, *data_shape)`: per value of a position (d_r,),
-        or one shift and scale for all of them when `shared`. A value that does not vary
-        keeps scale 1. Returns self."""
-        x = self._to_positions(data).double().reshape(-1, self.position_dim)  # (B·n_r, d_r)
-        shift, scale = (x.mean(), x.std()) if shared else (x.mean(dim=0), x.std(dim=0))
-        scale = torch.where(scale > 1e-6, scale, torch.ones_like(scale))
-        self.shift = shift.float().expand(self.position_dim).clone()
-        self.scale = scale.float().expand(self.position_dim).clone()
+        or one shift and scale for all of them when `shared`; separately for each group of
+        positions of `stat_groups` (shift and scale are then (n_r, d_r)). A value that does not
+        vary keeps scale 1. Returns self."""
+        x = self._to_positions(data).double()  # (B, n_r, d_r)
+        groups = self.stat_groups()
+        shift = torch.zeros(self.num_positions, self.position_dim, dtype=torch.float64)
+        scale = torch.ones_like(shift)
+        for group in groups:
+            g = x[:, group].reshape(-1, self.position_dim)  # (B·n_g, d_r)
+            m, sd = (g.mean(), g.std()) if shared else (g.mean(dim=0), g.std(dim=0))
+            shift[group] = m
+            scale[group] = torch.where(sd > 1e-6, sd, torch.ones_like(sd))
+        self.shift, self.scale = shift.float(), scale.float()  # (n_r, d_r)
+        if len(groups) == 1:  # one group: one row says it all
+            self.shift, self.scale = self.shift[0].clone(), self.scale[0].clone()  # (d_r,)
         return self
+
+    def stat_groups(self) -> list[slice]:
+        """Groups of positions standardised separately by `fit` (default: all together)."""
+        return [slice(None)]
 
     def _to_positions(self, data: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -118,11 +131,26 @@ class VideoCodec(RegionCodec):
     Patch (i, j) of frame t holds pixels [i·ph, (i+1)·ph) × [j·pw, (j+1)·pw) and sits at the
     region's position (t, i, j); inside a position the values are ordered (c, y, x), so pixel
     (c, y, x) of patch (i, j) is value c·ph·pw + (y − i·ph)·pw + (x − j·pw).
+
+    With `residual`, every frame after the last context frame (canvas frame t_current − 1) is
+    stored as its difference from that frame: the future is coded as change, and predicting 0
+    there is copying the last frame, the trivial video baseline, from which a model can only
+    learn to do better. `fit` then standardises the context frames and the changes separately
+    (their scales differ: most pixels do not change). Needs a region with context and future.
     """
 
     def __init__(self, layout: CanvasLayout, region: str, channels: int = 3,
-                 image_size: int = 24):
+                 image_size: int = 24, residual: bool = False):
         super().__init__(layout, region)
+        if not isinstance(residual, bool):
+            raise bad("residual", residual, "a bool")
+        t0, t1 = layout.region_spec(region).bounds[:2]
+        if residual and not t0 < layout.t_current < t1:
+            raise bad("residual", residual, f"False for region {region!r}: its frames "
+                      f"[{t0}, {t1}) need a context frame before t_current={layout.t_current} "
+                      "and a future frame from it on")
+        self.residual = residual
+        self.reference = layout.t_current - 1 - t0  # region frame the future is coded against
         for name, v in (("channels", channels), ("image_size", image_size)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise bad(name, v, "an int >= 1")
@@ -143,6 +171,9 @@ class VideoCodec(RegionCodec):
                      "(B, T_r, C, S, S)")
         B, T, C = data.shape[:3]
         (h, w), (ph, pw) = self.spatial, self.patch
+        if self.residual:
+            ref = self.reference
+            data = torch.cat([data[:, :ref + 1], data[:, ref + 1:] - data[:, ref:ref + 1]], 1)
         x = data.reshape(B, T, C, h, ph, w, pw)
         x = x.permute(0, 1, 3, 5, 2, 4, 6)  # (B, T, h, w, C, ph, pw)
         return x.reshape(B, self.num_positions, self.position_dim)  # (B, n_r, d_r)
@@ -152,7 +183,18 @@ class VideoCodec(RegionCodec):
         (h, w), (ph, pw) = self.spatial, self.patch
         x = x.reshape(B, self.frames, h, w, C, ph, pw)
         x = x.permute(0, 1, 4, 2, 5, 3, 6)  # (B, T, C, h, ph, w, pw)
-        return x.reshape(B, *self.data_shape)
+        frames = x.reshape(B, *self.data_shape)
+        if self.residual:
+            ref = self.reference
+            frames = torch.cat([frames[:, :ref + 1],
+                                frames[:, ref + 1:] + frames[:, ref:ref + 1]], 1)
+        return frames
+
+    def stat_groups(self) -> list[slice]:
+        if not self.residual:
+            return [slice(None)]
+        cut = (self.reference + 1) * self.positions_per_frame  # first future position
+        return [slice(0, cut), slice(cut, None)]
 
 
 class VectorCodec(RegionCodec):

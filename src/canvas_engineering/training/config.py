@@ -41,6 +41,8 @@ class TrainConfig:
         prediction, schedule: diffusion target ("eps" / "v") and noise schedule.
         standardize: shift and scale each region's values to mean 0, std 1 over training
             clips (`RegionCodec.fit`), so every region meets the unit-scale noise alike.
+        residual_video: video regions with context and future frames code each future frame
+            as its change from the last context frame (`VideoCodec(residual=True)`).
         objective: "diffusion", or "regression": the same model and data trained only at t = 1,
             where the future is noise (α = 0.0067) and the v-target is -x0 (to 0.7%), so it
             learns the point prediction E[x0 | context] the evaluation reads directly — the deterministic supervised baseline with the
@@ -80,6 +82,7 @@ class TrainConfig:
     t_power: float = 0.5
     objective: str = "diffusion"
     standardize: bool = True
+    residual_video: bool = False
     steps: int = 1000
     batch_size: int = 32
     lr: float = 2e-3
@@ -150,7 +153,7 @@ class TrainConfig:
         if unknown:
             raise bad("arrays", self.arrays, f"keys among the data keys of regions, "
                       f"{sorted(set(self.regions.values()))} ({unknown} are not)", ConfigError)
-        for name in ("curriculum", "resize_video"):
+        for name in ("curriculum", "resize_video", "residual_video"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, getattr(self, name), "true or false", ConfigError)
         if self.log_with not in (None, "tensorboard", "wandb"):
