@@ -107,6 +107,8 @@ def test_world_model_toggle_is_off_by_default_and_the_identity_when_on():
     torch.manual_seed(0)
     on = CanvasWorldModel(lay, topo, _codecs(lay), on_config)
     # the conditioner draws no random numbers: every other parameter is initialised the same
+    assert {k for k in on.state_dict() if k.startswith("semantic.")} == {"semantic.weight",
+                                                                        "semantic.bias"}
     on_rest = {k: v for k, v in on.state_dict().items() if not k.startswith("semantic.")}
     assert on_rest.keys() == off.state_dict().keys()
     assert all(torch.equal(v, off.state_dict()[k]) for k, v in on_rest.items())

@@ -50,10 +50,12 @@ class SemanticConditioner(nn.Module):
         self.model_name = models.pop()
         emb = torch.tensor([regions[n].semantic_embedding for n in self.names])  # (R, E)
         idx = [layout.region_index_tensor(n) for n in self.names]
-        self.register_buffer("embeddings", emb.float())
-        self.register_buffer("positions", torch.cat(idx))  # (M,)
+        # not in the state dict: they are the layout's declaration, rebuilt from it, so a
+        # checkpoint holds only what was learned and cannot override what the canvas declares
+        self.register_buffer("embeddings", emb.float(), persistent=False)
+        self.register_buffer("positions", torch.cat(idx), persistent=False)  # (M,)
         self.register_buffer("region_of", torch.cat(
-            [torch.full((len(i),), r) for r, i in enumerate(idx)]))  # (M,)
+            [torch.full((len(i),), r) for r, i in enumerate(idx)]), persistent=False)  # (M,)
         self.num_positions = layout.num_positions
         # zeros from the start, not a re-initialised nn.Linear: no random numbers are drawn, so
         # adding the conditioner to a model leaves the rest of its initialisation as it was
