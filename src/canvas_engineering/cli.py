@@ -7,7 +7,6 @@
     canvas-engineering report [--out DIR] [--canvas robot]   # region maps, densities, pictures
     canvas-engineering inspect schema.json
     canvas-engineering show [schema.json [other.json]] [--out DIR]   # regions, topology, mask
-    canvas-engineering show [schema.json [other.json]] [--out DIR]   # regions, topology, mask
     canvas-engineering train-dag --pretrained_model_id DIR [--make-tiny]  # DAG curriculum
 
 Bad input ends with one line on stderr, "error: ...", and exit status 2; --debug shows the
@@ -110,9 +109,6 @@ def main(argv: list[str] | None = None) -> int:
     from canvas_engineering.viz import show as show_cli
 
     show_cli.add_parser(sub, [common])
-    from canvas_engineering.viz import show as show_cli
-
-    show_cli.add_parser(sub, [common])
     from canvas_engineering.canvit import cli as canvit_cli
 
     canvit_cli.add_subcommands(sub, [common])
@@ -137,8 +133,6 @@ def main(argv: list[str] | None = None) -> int:
             return dag_cli.handle(args, draw=draw_dag_losses)
         if args.command == "sample":
             return _sample(args)
-        if args.command == "show":
-            return show_cli.handle(args)
         if args.command == "show":
             return show_cli.handle(args)
         if args.command == "canvit":
