@@ -50,6 +50,8 @@ class TrainConfig:
         t_power: diffusion times are drawn as t = u ** t_power, u uniform; below 1 more steps
             land at high noise, where the future has to come from the context.
         steps, batch_size, lr, warmup, weight_decay, grad_clip: optimisation (batch is global).
+        ema: decay of an exponential moving average of the weights, updated every step and
+            used for evaluation, sampling and the held-out curve (0: off, the trained weights).
         train_episodes, eval_episodes: the built-in task's episodes for training / held out for
             evaluation. With a data directory, `eval_episodes` of its files are held out
             (chosen by file name) and all the others train.
@@ -89,6 +91,7 @@ class TrainConfig:
     warmup: int = 100
     weight_decay: float = 0.0
     grad_clip: float = 1.0
+    ema: float = 0.0
     train_episodes: int = 4096
     eval_episodes: int = 128
     sample_steps: int = 20
@@ -122,6 +125,9 @@ class TrainConfig:
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) \
                     or v < 0 or (name in ("lr", "t_power") and v == 0):
                 raise bad(name, v, "a finite number >= 0 (lr, t_power > 0)", ConfigError)
+        if isinstance(self.ema, bool) or not isinstance(self.ema, (int, float)) \
+                or not 0 <= self.ema < 1:
+            raise bad("ema", self.ema, "a decay in [0, 1) (0: no moving average)", ConfigError)
         if self.objective == "regression" and (self.prediction, self.schedule) != ("v", "cosine"):
             raise bad("objective", self.objective, "'diffusion' unless prediction='v' and "
                       "schedule='cosine' (only there is the t = 1 target -x0)", ConfigError)

@@ -65,6 +65,22 @@ class Run:
     codecs: dict
     model: torch.nn.Module
     diffusion: CanvasDiffusion
+    ema: torch.nn.Module | None = None  # AveragedModel of `model` when config.ema > 0
+
+
+def moving_average(model: torch.nn.Module, config: TrainConfig) -> torch.nn.Module | None:
+    """An exponential moving average of `model`'s parameters with decay `config.ema` (PyTorch's
+    `AveragedModel`; its first update copies the model), or None when `config.ema` is 0."""
+    if not config.ema:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema))
+
+
+def evaluated(r: Run) -> torch.nn.Module:
+    """The weights a run is evaluated and sampled with: the moving average when it keeps one."""
+    return r.model if r.ema is None else r.ema.module
 
 
 def build(config: TrainConfig) -> Run:
@@ -96,7 +112,8 @@ def build(config: TrainConfig) -> Run:
     model = get_backbone(name)(schema.layout, schema.topology, codecs, backbone)
     diffusion = CanvasDiffusion(schema.layout, schedule=config.schedule,
                                 prediction=config.prediction)
-    return Run(config, schema.layout, schema.topology, train_set, codecs, model, diffusion)
+    return Run(config, schema.layout, schema.topology, train_set, codecs, model, diffusion,
+               moving_average(model, config))
 
 
 def with_loss_weights(schema: CanvasSchema, weights: dict[str, float]) -> CanvasSchema:
@@ -153,13 +170,15 @@ def train(config: TrainConfig, *, resume: bool = False, checkpoint: str | Path |
             truncate_metrics(run_dir, start, notice=_notice)
         start_trackers(acc, config.log_with, config.to_json(), run_dir)
         model, optimizer = acc.prepare(r.model, optimizer)
+        if r.ema is not None:
+            r.ema.to(acc.device)
         began = time.perf_counter()
         _steps(acc, r, model, optimizer, start, run_dir, progress)
         summary = {"steps": config.steps, "train_seconds": round(time.perf_counter() - began, 1)}
         if acc.is_main_process and evaluate_at_end:
             from canvas_engineering.training.report import finish
 
-            summary.update(finish(r, acc.unwrap_model(model), run_dir)[0])
+            summary.update(finish(r, evaluated(r), run_dir)[0])
         acc.wait_for_everyone()
     return (summary, acc.unwrap_model(model)) if return_model else summary
 
@@ -186,7 +205,7 @@ def _restore(run_dir: Path, r: Run, optimizer, resume: bool, checkpoint) -> int:
     if diff:
         raise RunError(f"{run_dir}: --resume with settings that differ from the run's "
                        f"config.json ({diff}); resume with the run's settings")
-    start = load_latest(run_dir, r.model, config.to_json(), optimizer, checkpoint)
+    start = load_latest(run_dir, r.model, config.to_json(), optimizer, checkpoint, r.ema)
     for orphan in (run_dir / "checkpoints").glob("*.tmp"):  # a write a kill interrupted
         orphan.unlink(missing_ok=True)
     return start
@@ -230,6 +249,8 @@ def _steps(acc, r: Run, model, optimizer, start: int, run_dir: Path, progress: b
         if config.grad_clip > 0:
             acc.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
+        if r.ema is not None:
+            r.ema.update_parameters(acc.unwrap_model(model))
 
         value = acc.reduce(loss.detach(), "mean").item()  # every process sees the same value
         done = step + 1
@@ -244,7 +265,7 @@ def _steps(acc, r: Run, model, optimizer, start: int, run_dir: Path, progress: b
                    "seconds": round(time.perf_counter() - began, 2)}
             row.update({f"loss/{k}": float(v) for k, v in parts.items()})
             if checkpoint:  # the held-out curve, at every checkpoint
-                row.update(heldout_errors(acc.unwrap_model(model), r.diffusion, r.layout,
+                row.update(heldout_errors(evaluated(r), r.diffusion, r.layout,
                                           r.codecs, config.regions, probe, seed=config.seed))
             append_metrics(run_dir, row)
             acc.log({k: v for k, v in row.items() if k != "step"}, step=done)  # trackers
@@ -252,7 +273,7 @@ def _steps(acc, r: Run, model, optimizer, start: int, run_dir: Path, progress: b
             acc.wait_for_everyone()
             if acc.is_main_process:
                 save_checkpoint(run_dir, done, acc.unwrap_model(model), optimizer,
-                                config.to_json(), config.keep_checkpoints)
+                                config.to_json(), config.keep_checkpoints, r.ema)
     bar.close()
     acc.wait_for_everyone()
 
@@ -278,6 +299,8 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> tuple
     r = build(config)
     # The optimizer state is checked too (and then dropped): a damaged file is refused whole.
     step = load_latest(run_dir, r.model, config.to_json(), make_optimizer(r.model, config),
-                       checkpoint)
+                       checkpoint, r.ema)
+    if r.ema is not None:  # evaluate and sample with the averaged weights, as training did
+        r = dataclasses.replace(r, model=r.ema.module, ema=None)
     r.model.eval()
     return r, step

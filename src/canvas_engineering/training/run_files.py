@@ -44,8 +44,10 @@ def identity(config_json: str) -> dict:
     config = json.loads(config_json)
     for key in NOT_IDENTITY:
         config.pop(key, None)
-    if config.get("backbone_options") == {}:  # the default; runs from before it lack the key
-        config.pop("backbone_options")
+    # Settings added later, at their defaults: runs from before them lack the keys.
+    for key, default in (("backbone_options", {}), ("residual_video", False), ("ema", 0.0)):
+        if key in config and config[key] == default:
+            config.pop(key)
     return config
 
 
@@ -118,10 +120,15 @@ def latest_checkpoint(run: Path) -> Path | None:
 
 
 def save_checkpoint(run: Path, step: int, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer, config_json: str, keep: int) -> Path:
-    """Write model + optimizer state at `step`, then delete all but the newest `keep`
-    checkpoints up to `step`. Refuses (RunError) to write a tensor that is not finite."""
+                    optimizer: torch.optim.Optimizer, config_json: str, keep: int,
+                    ema: torch.nn.Module | None = None) -> Path:
+    """Write model + optimizer (+ `ema`, the averaged weights) state at `step`, then delete all
+    but the newest `keep` checkpoints up to `step`. Refuses (RunError) to write a tensor that
+    is not finite."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if ema is not None:
+        tensors.update({f"ema.{k}": v.detach().cpu().contiguous()
+                        for k, v in ema.state_dict().items()})
     opt = optimizer.state_dict()
     for pid, state in opt["state"].items():
         for k, v in state.items():
@@ -144,10 +151,11 @@ def save_checkpoint(run: Path, step: int, model: torch.nn.Module,
 
 
 def read_checkpoint(path: Path, model: torch.nn.Module, config_json: str,
-                    optimizer: torch.optim.Optimizer | None = None):
-    """Check `path` against the run (its config, model and optimizer) without changing
-    anything; returns (step, model state, optimizer state or None). Every problem raises a
-    one-line RunError naming the file."""
+                    optimizer: torch.optim.Optimizer | None = None,
+                    ema: torch.nn.Module | None = None):
+    """Check `path` against the run (its config, model, optimizer and averaged weights)
+    without changing anything; returns (step, {"model", "ema", "optimizer": state or None}).
+    Every problem raises a one-line RunError naming the file."""
     header, tensors = _open(path)
     meta = header.get("__metadata__") or {}
 
@@ -170,41 +178,47 @@ def read_checkpoint(path: Path, model: torch.nn.Module, config_json: str,
     if diff:
         raise fail(f"written by a run with other settings ({diff}); it belongs to another run")
 
-    model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    _check_tensors(fail, "model", model_state, model.state_dict())
-    if optimizer is None:
-        return int(step), model_state, None
-    return int(step), model_state, _optimizer_state(fail, meta, tensors, optimizer)
+    states = {}
+    for what, module in (("model", model), ("ema", ema)):
+        saved = {k[len(what) + 1:]: v for k, v in tensors.items() if k.startswith(what + ".")}
+        _check_tensors(fail, what, saved, {} if module is None else module.state_dict())
+        states[what] = saved if module is not None else None
+    states["optimizer"] = (None if optimizer is None
+                           else _optimizer_state(fail, meta, tensors, optimizer))
+    return int(step), states
 
 
 def load_checkpoint(path: Path, model: torch.nn.Module, config_json: str,
-                    optimizer: torch.optim.Optimizer | None = None) -> int:
-    """Check `path` (`read_checkpoint`), then restore the model (and optimizer); returns the
-    step."""
-    step, model_state, optimizer_state = read_checkpoint(path, model, config_json, optimizer)
-    model.load_state_dict(model_state)
+                    optimizer: torch.optim.Optimizer | None = None,
+                    ema: torch.nn.Module | None = None) -> int:
+    """Check `path` (`read_checkpoint`), then restore the model (and optimizer, and averaged
+    weights); returns the step."""
+    step, states = read_checkpoint(path, model, config_json, optimizer, ema)
+    model.load_state_dict(states["model"])
+    if ema is not None:
+        ema.load_state_dict(states["ema"])
     if optimizer is not None:
-        optimizer.load_state_dict(optimizer_state)
+        optimizer.load_state_dict(states["optimizer"])
     return step
 
 
 def load_latest(run: Path, model: torch.nn.Module, config_json: str,
                 optimizer: torch.optim.Optimizer | None = None,
-                checkpoint: Path | None = None) -> int | None:
+                checkpoint: Path | None = None, ema: torch.nn.Module | None = None) -> int | None:
     """Restore `checkpoint`, or the run's newest one (None when there is none). When the newest
     is unusable and an older one is good, the error names the older one and the option that
     uses it."""
     if checkpoint is not None:
-        return load_checkpoint(Path(checkpoint), model, config_json, optimizer)
+        return load_checkpoint(Path(checkpoint), model, config_json, optimizer, ema)
     found = checkpoints(run)
     if not found:
         return None
     try:
-        return load_checkpoint(found[-1][1], model, config_json, optimizer)
+        return load_checkpoint(found[-1][1], model, config_json, optimizer, ema)
     except RunError as e:
         for _, older in reversed(found[:-1]):
             try:
-                read_checkpoint(older, model, config_json, optimizer)
+                read_checkpoint(older, model, config_json, optimizer, ema)
             except RunError:
                 continue
             raise RunError(f"{e}. The older checkpoint {older} is good: pass "
