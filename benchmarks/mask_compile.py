@@ -1,11 +1,16 @@
-"""Mask compilation time and peak memory: dense (N, N) mask vs FlexAttention BlockMask.
+"""Mask compilation time and peak memory: dense (N, N) mask vs FlexAttention BlockMask, and how
+many of the BlockMask's non-empty 128×128 blocks are full, in the canvas order and in the
+execution order the dispatcher runs (`Lowering.order`).
 
-One JSON line per (canvas, topology, form); time is the median of 3 builds. Peak memory is the
-largest resident-set growth seen by a 1 ms sampler thread during a separate build, so it counts
-temporaries, not just the result.
+One JSON line per (canvas, topology, form); time is the median of 3 builds (lowering included).
+Peak memory is the largest resident-set growth seen by a 1 ms sampler thread during a separate
+build, so it counts temporaries, not just the result. Block-sparse lines carry
+`full_block_fraction` (full / non-empty blocks) for their order; a last line per topology gives
+the build-time growth from N = 65,536 to 262,144 (4× N; target ≤ 6×).
 The public package takes ~390 s (dense) and ~49 s (causal_temporal) at N = 16,384 on these
-machines and always builds a dense float mask; the target is < 1 s for every case at 16,384 and a
-block-sparse form within N²/64 bytes.
+machines and always builds a dense float mask; the target is < 1 s for every case at 16,384, a
+block-sparse form within N²/64 bytes, and ≥ 90% full blocks for dense and isolated topologies
+in the execution order.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/mask_compile.py [--quick]
 """
@@ -83,6 +88,19 @@ def multi_robot_dag(layout: CanvasLayout) -> CanvasTopology:
         Connection(c, c), Connection(d, d)])
 
 
+def scaled_computer_use(k: int) -> CanvasLayout:
+    """The computer-use canvas (16 frames) with every spatial extent × k: N = 16,384 · k²."""
+    regions = {n: (0, 16, *(k * b for b in r.bounds[2:]))
+               for n, r in computer_use().layout.regions.items()}
+    return CanvasLayout(T=16, H=32 * k, W=32 * k, d_model=256, regions=regions)
+
+
+def full_fraction(bm) -> float:
+    """Full blocks / non-empty blocks of a BlockMask."""
+    full = int(bm.full_kv_num_blocks.sum())
+    return full / max(full + int(bm.kv_num_blocks.sum()), 1)
+
+
 def topologies(layout: CanvasLayout) -> dict[str, CanvasTopology]:
     names = layout.region_names
     return {
@@ -97,28 +115,46 @@ def topologies(layout: CanvasLayout) -> dict[str, CanvasTopology]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="skip the 16,384 dense masks")
+    parser.add_argument("--quick", action="store_true",
+                        help="skip the 16,384 dense masks and the 262,144 canvas")
     args = parser.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
     canvases = {"robot_320": robot().layout, "mid_4096": mid_layout(),
-                "computer_use_16384": computer_use().layout}
+                "computer_use_16384": computer_use().layout,
+                "computer_use_65536": scaled_computer_use(2)}
+    if not args.quick:
+        canvases["computer_use_262144"] = scaled_computer_use(4)
     warm = canvases["robot_320"]  # load FlexAttention's code once, outside the measurements
     lower(CanvasTopology.dense(warm.region_names), warm).block_mask()
+    build_s: dict[tuple[str, str, str], float] = {}
     for cname, layout in canvases.items():
         N = layout.num_positions
         for tname, topo in topologies(layout).items():
-            forms = {"block_sparse": lambda t=topo, lay=layout: lower(t, lay).block_mask()}
-            if not (args.quick and N > 4096):
+            forms = {f"block_sparse_{order}": lambda t=topo, lay=layout, o=order:
+                     lower(t, lay).block_mask(order=o) for order in ("canvas", "execution")}
+            if N <= 16384 and not (args.quick and N > 4096):
                 forms["dense"] = lambda t=topo, lay=layout: t.to_attention_mask(lay)
             for form, build in forms.items():
                 elapsed, peak = seconds(build), peak_growth(build)
-                print(json.dumps({
-                    "benchmark": "mask_compile", "canvas": cname, "N": N, "topology": tname,
-                    "form": form, "seconds_median_of_3": round(elapsed, 4),
-                    "peak_rss_growth_mib": round(peak / 2**20, 2),
-                    "n2_over_64_mib": round(N * N / 64 / 2**20, 2),
-                    "within_memory_target": form == "dense" or peak <= N * N / 64,
-                    "under_1s": elapsed < 1.0}), flush=True)
+                build_s[cname, tname, form] = elapsed
+                row = {"benchmark": "mask_compile", "canvas": cname, "N": N, "topology": tname,
+                       "form": form, "seconds_median_of_3": round(elapsed, 4),
+                       "peak_rss_growth_mib": round(peak / 2**20, 2),
+                       "n2_over_64_mib": round(N * N / 64 / 2**20, 2),
+                       "within_memory_target": form == "dense" or peak <= N * N / 64,
+                       "under_1s": elapsed < 1.0}
+                if form != "dense":
+                    row["full_block_fraction"] = round(full_fraction(build()), 4)
+                print(json.dumps(row), flush=True)
+    if "computer_use_262144" in canvases:
+        for tname in topologies(canvases["robot_320"]):
+            for form in ("block_sparse_canvas", "block_sparse_execution"):
+                growth = build_s["computer_use_262144", tname, form] / \
+                    build_s["computer_use_65536", tname, form]
+                print(json.dumps({"benchmark": "mask_compile_growth", "topology": tname,
+                                  "form": form, "N_from": 65536, "N_to": 262144,
+                                  "time_ratio": round(growth, 2), "within_6x": growth <= 6}),
+                      flush=True)
 
 
 if __name__ == "__main__":
