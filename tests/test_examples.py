@@ -48,6 +48,21 @@ def test_quickstart_grafts_and_trains(monkeypatch, capsys):
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
+def test_quickstart_loads_a_local_pretrained_directory(monkeypatch, tmp_path, capsys):
+    pytest.importorskip("diffusers")
+    from canvas_engineering.models.cogvideox_load import save_tiny_cogvideox
+
+    save_tiny_cogvideox(tmp_path / "cogvideox")  # a save_pretrained folder, as a user has one
+    ns = run(monkeypatch, "quickstart.py", "--pretrained", str(tmp_path / "cogvideox"),
+             "--steps", "2")
+    import torch
+
+    # the local model was loaded (in bf16, as the example asks), not the built-in tiny fp32 one
+    assert ns["transformer"].patch_embed.proj.weight.dtype == torch.bfloat16
+    assert "action loss" in capsys.readouterr().out
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_graft_cogvideox_trains_and_reloads_its_loop_checkpoint(monkeypatch, tmp_path, capsys):
     pytest.importorskip("diffusers")
     pytest.importorskip("safetensors")

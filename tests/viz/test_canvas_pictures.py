@@ -15,8 +15,11 @@ from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 from canvas_engineering import (
     CanvasLayout,
     CanvasSchema,
+    CanvasTopology,
+    Connection,
     RegionSpec,
     SemanticEmbedding,
+    TemporalFill,
     compile_schema,
 )
 from canvas_engineering.cli import main
@@ -77,6 +80,20 @@ def test_topology_diagram_has_one_artist_per_connection_coloured_by_type():
     words = texts(fig)
     assert {"visual", "action", "reward", "copy", "cross_attention"} <= set(words)
     assert "t0→-1" in words and "t0→-2" in words  # temporal offsets are labelled
+    pyplot().close(fig)
+
+
+def test_topology_labels_offsets_and_fill_modes():
+    layout = CanvasLayout(T=4, H=2, W=2, regions={
+        "fast": (0, 4, 0, 1, 0, 2), "slow": RegionSpec((0, 2, 1, 2, 0, 2), period=2)})
+    topology = CanvasTopology([
+        Connection("fast", "slow", t_src=0, t_dst=-1, temporal_fill=TemporalFill.DROP),
+        Connection("fast", "slow", temporal_fill=TemporalFill.INTERPOLATE, fn="pooling"),
+        Connection("slow", "slow")])
+    fig = topology_figure(CanvasSchema(layout, topology))
+    words = texts(fig)
+    assert "t0→-1 drop" in words and "interpolate" in words and "pooling" in words
+    assert len([p for p in fig.axes[0].patches if (p.get_gid() or "").startswith("edge:")]) == 3
     pyplot().close(fig)
 
 
