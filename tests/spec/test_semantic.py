@@ -50,6 +50,7 @@ def letters(text: str) -> tuple:
     ("left_arm.force_torque", "force torque of left arm"),
     ("countries[0].cities[12]", "city 12 of country 0"),
     ("safety", "safety"),
+    ("status[1].bus", "bus of status 1"),
 ])
 def test_auto_semantic_type_reads_paths(path, text):
     assert auto_semantic_type(path) == text
