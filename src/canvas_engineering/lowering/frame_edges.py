@@ -14,6 +14,7 @@ update that exists when r lies before the first or after the last one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from canvas_engineering.spec.connection import Connection, TemporalFill
 from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
@@ -55,17 +56,30 @@ def _fill(real_t: int, dst: RegionSpec, conn: Connection) -> list[tuple[int, flo
 def frame_edges(conn: Connection, layout: CanvasLayout) -> FrameEdges:
     """Lower one connection to the (src frame, dst frame, weight) triples it links.
 
-    A frame pair reached from several reference frames keeps its largest weight.
+    A frame pair reached from several reference frames keeps its largest weight. The result
+    depends only on the connection's timing and the two regions' frames and periods, so it is
+    memoised on those: a fleet's thousands of alike connections are lowered once.
     """
     src, dst = layout.region_spec(conn.src), layout.region_spec(conn.dst)
+    return _frame_edges(conn.t_src, conn.t_dst, conn.temporal_fill, conn.interpolation_order,
+                        conn.dense_in_time, (src.bounds[0], src.bounds[1], src.period),
+                        (dst.bounds[0], dst.bounds[1], dst.period), layout.T)
+
+
+@lru_cache(maxsize=4096)
+def _frame_edges(t_src, t_dst, fill, order, dense, src_t, dst_t, T) -> FrameEdges:
+    src = RegionSpec((src_t[0], src_t[1], 0, 1), period=src_t[2])  # only frames and period matter
+    dst = RegionSpec((dst_t[0], dst_t[1], 0, 1), period=dst_t[2])
+    conn = Connection("src", "dst", t_src=t_src, t_dst=t_dst, temporal_fill=fill,
+                      interpolation_order=order)
     best: dict[tuple[int, int], float] = {}
-    if conn.dense_in_time:
+    if dense:
         best = {(s, d): 1.0 for s in src.frames for d in dst.frames}
     else:
-        for ref in range(layout.T):  # frames, not positions: T is small
-            s = None if conn.t_src is None else ref + conn.t_src
-            d = None if conn.t_dst is None else ref + conn.t_dst
-            if (s is not None and not 0 <= s < layout.T) or (d is not None and not 0 <= d < layout.T):
+        for ref in range(T):  # frames, not positions: T is small
+            s = None if t_src is None else ref + t_src
+            d = None if t_dst is None else ref + t_dst
+            if (s is not None and not 0 <= s < T) or (d is not None and not 0 <= d < T):
                 continue
             src_frames = src.frames if s is None else [s] if s in src.frames else []
             dst_frames = [(f, 1.0) for f in dst.frames] if d is None else _fill(d * src.period,
