@@ -80,10 +80,10 @@ def episode_count(dataset) -> int:
 
 
 def codec_specs(sample: dict[str, torch.Tensor], config: TrainConfig,
-                layout: CanvasLayout | None = None) -> dict[str, dict]:
+                residual_in: CanvasLayout | None = None) -> dict[str, dict]:
     """Codec per region from the shape of one episode's arrays: (T, C, S, S) is video,
-    (T, dim) a vector. With `config.residual_video` and a `layout`, video regions that have
-    both context and future frames code the future as change (`VideoCodec`)."""
+    (T, dim) a vector. Given `residual_in`, the video regions of that layout that have both
+    context and future frames code the future as change (`VideoCodec(residual=True)`)."""
     specs = {}
     for region, key in config.regions.items():
         if key not in sample:
@@ -92,9 +92,9 @@ def codec_specs(sample: dict[str, torch.Tensor], config: TrainConfig,
         shape = tuple(sample[key].shape)
         if len(shape) == 4 and shape[2] == shape[3]:
             specs[region] = {"kind": "video", "channels": shape[1], "image_size": shape[2]}
-            if config.residual_video and layout is not None:
-                t0, t1 = layout.region_spec(region).bounds[:2]
-                specs[region]["residual"] = t0 < layout.t_current < t1
+            if residual_in is not None:
+                t0, t1 = residual_in.region_spec(region).bounds[:2]
+                specs[region]["residual"] = t0 < residual_in.t_current < t1
         elif len(shape) == 2:
             specs[region] = {"kind": "vector", "dim": shape[1]}
         else:
@@ -106,7 +106,8 @@ def codec_specs(sample: dict[str, torch.Tensor], config: TrainConfig,
 def build_codecs(layout: CanvasLayout, train_set, config: TrainConfig) -> dict[str, RegionCodec]:
     """Codecs for the config's regions, standardised (`config.standardize`) on the first 256
     training clips (a pure function of the data: a resumed or evaluated run refits the same)."""
-    codecs = make_codecs(layout, codec_specs(train_set[0], config, layout))
+    residual_in = layout if config.residual_video else None
+    codecs = make_codecs(layout, codec_specs(train_set[0], config, residual_in))
     if config.standardize:
         stats = collate(train_set, torch.arange(min(len(train_set), STATS_CLIPS)))
         for region, codec in codecs.items():
