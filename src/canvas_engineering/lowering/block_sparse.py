@@ -20,9 +20,11 @@ import torch
 
 from canvas_engineering.lowering.sparse import csr, expand
 
-# Index tables are (nb, nb) up to this many blocks (FlexAttention's compiled CPU kernel asserts
-# that width); beyond it they are as wide as the widest row, since the kernels read only the
-# first num_blocks entries of each row, so memory stays O(nb · widest row).
+# Index tables are as wide as their widest row: FlexAttention's kernels read only the first
+# num_blocks entries of a row (the Triton kernels address rows by stride and mask the look-ahead
+# past the last one), so memory stays O(nb · widest row), not O(nb²). Only the compiled CPU
+# kernel asserts a width of nb; `full_width=True` (canvas-order masks, which users may compile
+# on CPU) keeps (nb, nb) tables up to this many blocks.
 FULL_WIDTH_BLOCKS = 4096
 
 
@@ -41,12 +43,14 @@ class BlockTables:
 
 
 def _table(row: torch.Tensor, col: torch.Tensor, n_rows: int, row_of_block: torch.Tensor,
-           nb: int) -> tuple[torch.Tensor, torch.Tensor]:
+           nb: int, full_width: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Entries (row type, block) -> per-block count (nb,) and index list (nb, w), ascending."""
     order = torch.argsort(row * nb + col)
     row, col = row[order], col[order]
     count = torch.bincount(row, minlength=n_rows)
-    width = nb if nb <= FULL_WIDTH_BLOCKS else max(int(count.max()) if len(count) else 0, 1)
+    width = max(int(count[row_of_block].max()), 1)
+    if full_width and nb <= FULL_WIDTH_BLOCKS:
+        width = nb
     table = torch.zeros(n_rows, width, dtype=torch.int32)
     slot = torch.arange(len(row)) - (torch.cumsum(count, 0) - count)[row]
     table[row, slot] = col.to(torch.int32)
@@ -54,11 +58,12 @@ def _table(row: torch.Tensor, col: torch.Tensor, n_rows: int, row_of_block: torc
 
 
 def block_tables(label: torch.Tensor, q: torch.Tensor, k: torch.Tensor, num_atoms: int,
-                 block_size: int) -> tuple[BlockTables, BlockTables]:
+                 block_size: int, full_width: bool = False) -> tuple[BlockTables, BlockTables]:
     """The kv and q tables of a labelled sequence.
 
     Args: label (nb·bs,): atom of each position (padding: an atom that reads nothing);
-        q, k (P,): the connected atom pairs, each once.
+        q, k (P,): the connected atom pairs, each once; full_width: (nb, nb) tables up to
+        FULL_WIDTH_BLOCKS blocks (else each as wide as its widest row).
     Returns: (kv tables, q tables).
     """
     A, nb = num_atoms, len(label) // block_size
@@ -93,6 +98,6 @@ def block_tables(label: torch.Tensor, q: torch.Tensor, k: torch.Tensor, num_atom
         tables = []
         for sel in (~full, full):
             which, col = expand(cols[sel], *by_type, blocks)
-            tables += _table(rows[sel][which], col, nt, type_of_block, nb)
+            tables += _table(rows[sel][which], col, nt, type_of_block, nb, full_width)
         out.append(BlockTables(*tables))
     return out[0], out[1]

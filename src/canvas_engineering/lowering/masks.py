@@ -229,7 +229,9 @@ class Lowering:
         are (its `mask_mod` looks the pair up through the atom labels), absent otherwise.
         order: "canvas" (positions as the canvas indexes them) or "execution" (positions
         permuted by `order`, as the dispatcher runs them: far fewer partial blocks). Memory is
-        O(N + P + the index tables), never O(N²) or O(A²).
+        O(N + P + the index tables), never O(N²) or O(A²). Index tables are (nb, nb) in the
+        canvas order up to 4,096 blocks (what FlexAttention's compiled CPU kernel expects) and
+        otherwise as wide as their widest row (`block_sparse.FULL_WIDTH_BLOCKS`).
         """
         from torch.nn.attention.flex_attention import BlockMask
 
@@ -241,7 +243,8 @@ class Lowering:
         label = self.label if order == "canvas" else self.label[self.order]
         label = torch.cat([label, pad])
         q, k, _ = self.pairs
-        kv, qt = block_tables(label, q, k, self.num_atoms, block_size)
+        kv, qt = block_tables(label, q, k, self.num_atoms, block_size,
+                              full_width=order == "canvas")
         t = [x[None, None].to(device) for x in (kv.num, kv.idx, kv.full_num, kv.full_idx,
                                                  qt.num, qt.idx, qt.full_num, qt.full_idx)]
         allowed = self.lookup(False, device=device)
