@@ -101,3 +101,11 @@ def test_two_processes_match_one(tmp_path):
     for k, v in model.state_dict().items():
         assert torch.equal(rank0[k], rank1[k]), k
         torch.testing.assert_close(rank0[k], v, rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_plots_of_a_run_with_fewer_held_out_episodes_than_pictures_show(tmp_path):
+    """The pictures show up to 4 held-out episodes; with 2 held out they show those 2."""
+    config = TrainConfig(**{**TINY, "steps": 2, "checkpoint_every": 2, "eval_episodes": 2},
+                         out=str(tmp_path / "run"))
+    train(config, progress=False, evaluate_at_end=False)
+    assert all(p.stat().st_size > 0 for p in draw_run(Path(config.out)))

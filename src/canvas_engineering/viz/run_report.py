@@ -73,6 +73,7 @@ def draw_run(run_dir: str | Path, run=None, examples: dict | None = None) -> lis
     if run is None:
         run, _ = load_run(run_dir)
     if examples is None:
-        examples = sample_examples(run, episodes=4, seed=run.config.seed)
+        examples = sample_examples(run, episodes=min(4, run.config.eval_episodes),
+                                   seed=run.config.seed)  # up to 4: as many as are held out
     return draw_all(run_dir, run, examples, points=heldout_points(run),
                     summary=latest_summary(run_dir))
