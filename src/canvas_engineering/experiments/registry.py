@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from canvas_engineering.errors import bad
 from canvas_engineering.experiments.tasks import CANVAS, IMAGE_SIZE
 from canvas_engineering.training.config import TrainConfig
+from canvas_engineering.training.run_files import identity
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,12 @@ def arm_config(arm: Arm, preset: Preset, out: str, match: TrainConfig | None = N
 
 def run_key(config: TrainConfig) -> str:
     """A short name for a run's settings (without seed and directory): runs of equal settings
-    are shared between experiments."""
-    settings = {k: v for k, v in json.loads(config.to_json()).items() if k not in ("out", "seed")}
+    are shared between experiments. Settings added to `TrainConfig` later, at their defaults,
+    are left out (as `identity` leaves them out), so a new field does not rename old runs."""
+    full = json.loads(config.to_json())
+    kept = identity(config.to_json())
+    settings = {k: v for k, v in full.items()
+                if k not in ("out", "seed") and (k in kept or k == "log_with")}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     o = config.backbone_options
     return f"b{o.get('n_blocks')}x{config.loops}-d{o.get('d_model')}-{digest}"
