@@ -166,6 +166,14 @@ def _loop_sections(results: dict) -> list[str]:
             lines += ["", (f"Per seed: {', '.join(verdicts)}; contraction coefficient "
                       f"{', '.join('–' if c is None else f'{c:.2f}' for c in coeffs)} "
                       "(geometric mean of successive update-norm ratios; < 1 converging)."), ""]
+            if key == "loop_stats" and all(r.get("gates") and r["gates"][0] for r in runs):
+                n = len(runs[0]["gates"][0])
+                mean = [sum(abs(g[i]) for r in runs for g in r["gates"])
+                        / sum(len(r["gates"]) for r in runs) for i in range(n)]
+                lines += [("Learned loop gates |g| of loops 2 onwards, mean over blocks and "
+                           f"seeds: {', '.join(f'{g:.3f}' for g in mean)} (with the default "
+                           "gate a loop moves the state by g times the block's update; 0 at "
+                           "initialisation)."), ""]
         if all("unroll" in r for r in runs):
             keys = sorted(runs[0]["unroll"], key=int)
             lines += [f"## Unrolling {arm['label']} past its training loop count", "",

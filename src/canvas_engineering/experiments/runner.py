@@ -37,7 +37,7 @@ from canvas_engineering.training.loop import load_run, train
 from canvas_engineering.training.run_files import identity
 
 RESULT = "experiment_result.json"
-OPTIONAL = ("loop_stats", "loop_stats_unrolled", "unroll", "halting")  # taken when asked for
+OPTIONAL = ("loop_stats", "loop_stats_unrolled", "unroll", "halting", "gates")  # taken when asked for
 
 
 def needs(exp: Experiment, arm: Arm) -> set[str]:
@@ -47,6 +47,8 @@ def needs(exp: Experiment, arm: Arm) -> set[str]:
                        ("halting", exp.halting)):
         if arm.name in names:
             out.add(key)
+    if "loop_stats" in out:
+        out.add("gates")
     return out
 
 
@@ -90,6 +92,8 @@ def run_one(config: TrainConfig, arm: Arm, wanted: set[str], preset: Preset, *,
         result["heldout"] = evaluate.heldout_loss(run, model, x0, draws=preset.eval_noise)
     if "loop_stats" in missing:
         result["loop_stats"] = evaluate.loop_statistics(run, model, x0, group=arm.group)
+    if "gates" in missing:  # the learned loop gates (0 at init with the default gate)
+        result["gates"] = [[float(g) for g in b.loop_gate] for b in model.blocks]
     if "unroll" in missing:
         result["unroll"] = {str(k): v for k, v in evaluate.unrolled(
             run, model, x0, draws=preset.eval_noise, up_to=2 * loops).items()}
