@@ -7,6 +7,9 @@ from pathlib import Path
 
 from canvas_engineering.experiments.registry import Experiment
 
+PAPER_COSINE = [0.926, 0.973, 0.990, 0.996]  # seed 002 Exp 12, loops 1-4
+PAPER_VELOCITY = [0.675, 0.133]  # loops 1 and 4
+
 
 def _plt():
     try:
@@ -35,17 +38,17 @@ def _ratios(results: dict, path: Path) -> bool:
     if not claims:
         return False
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.5, 0.6 + 0.55 * len(claims)), dpi=90)
+    fig, ax = plt.subplots(figsize=(7.5, 1.0 + 0.55 * len(claims)), dpi=90)
     for i, c in enumerate(claims):
         lo, hi = c["ci95"] or (c["gm"], c["gm"])
         ax.errorbar(c["gm"], i, xerr=[[c["gm"] - lo], [hi - c["gm"]]], fmt="o", capsize=4)
         ax.plot(c["ratios"], [i] * len(c["ratios"]), "k.", alpha=0.4)
         ax.plot([c["reproduced_at"]], [i], "r|", markersize=14)
     ax.axvline(1.0, color="grey", lw=1)
-    ax.set_xscale("log")
     ax.set_yticks(range(len(claims)), [f"{c['claim']}\n({c['verdict']})" for c in claims],
                   fontsize=7)
-    ax.set_xlabel("loss ratio control / treatment (gm, 95% CI; dots: seeds; red: bar)")
+    ax.set_xlabel("loss ratio control / treatment: gm, 95% CI; dots: seeds; red: bar",
+                  fontsize=8)
     ax.invert_yaxis()
     fig.tight_layout()
     fig.savefig(path)
@@ -75,6 +78,8 @@ def _loop_stats(results: dict, path: Path) -> bool:
                         label=label + (" (unrolled)" if key != "loop_stats" else ""))
                 ax.set_title(stat)
                 ax.set_xlabel("loop (or block in group)")
+    axes[0].plot([1, 2, 3, 4], PAPER_COSINE, "k--", label="paper, Exp 12")
+    axes[1].plot([1, 4], PAPER_VELOCITY, "k--", label="paper, Exp 12 (end points)")
     axes[0].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path)
