@@ -32,3 +32,16 @@ def test_canvas_topology_and_schema_snippets_run(tmp_path, monkeypatch):
     exec(blocks[2].replace("other_schema, threshold", "loaded, threshold"), ns)
     assert ns["loaded"] == ns["schema"]
     assert ns["pairs"] == []  # no region declares a semantic embedding
+
+
+def test_semantic_snippet_runs_and_gives_the_distances_it_shows():
+    import pytest
+
+    pytest.importorskip("sentence_transformers")
+    block = next(b for b in python_blocks() if "default_embedder()" in b)
+    ns: dict = {}
+    exec(block, ns)
+    from canvas_engineering import transfer_distance
+
+    assert 0.28 < transfer_distance(ns["cam"], ns["depth"]) < 0.31  # README: 0.295
+    assert 0.61 < transfer_distance(ns["cam"], ns["joints"]) < 0.64  # README: 0.628
