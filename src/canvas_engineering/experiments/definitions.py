@@ -14,6 +14,8 @@ DEPTH = Arm("depth", "12 x 1, same width (matched depth, unique weights)", block
 PARAMS = Arm("params", "12 x 1, narrower (matched parameters)", blocks=12, loops=1,
              match_params_of="looped", group=4)
 ONCE = Arm("once", "3 x 1 (the same 3 blocks run once)", blocks=3, loops=1)
+SIGMOID = Arm("sigmoid", "3 x 4, the published sigma gate", blocks=3, loops=4,
+              options={"gate": "sigmoid"})
 
 
 @register_experiment
@@ -40,8 +42,10 @@ def exp12() -> Experiment:
         "exp12", "Exp 12: fixed-point convergence of the loop states",
         "Do consecutive loop states converge (cosine -> 1, update velocity decaying), and is "
         "that specific to shared weights (a unique-weight model's consecutive block groups as "
-        "the control)? What happens when a trained 3 x 4 model is unrolled past 4 loops?",
-        (LOOPED, DEPTH), loop_stats=("looped", "depth"), unroll=("looped",),
+        "the control)? What happens when a trained 3 x 4 model is unrolled past 4 loops? "
+        "(Both gates: ours, identity at init, and the paper's sigma blend.)",
+        (LOOPED, SIGMOID, DEPTH), loop_stats=("looped", "sigmoid", "depth"),
+        unroll=("looped", "sigmoid"),
         paper_notes="Paper: cosine 0.926 -> 0.973 -> 0.990 -> 0.996 over loops 1-4 (0.999 at "
                     "8), update velocity 0.675 -> 0.133 (contraction ~0.7-0.8); no control.")
 
@@ -103,8 +107,7 @@ def exp8() -> Experiment:
         (LOOPED,
          Arm("per_token", "3 x 4, per-token gates (+ halting head)", blocks=3, loops=4,
              options={"per_token": True, "halting": True}),
-         Arm("sigmoid", "3 x 4, the published sigma gate", blocks=3, loops=4,
-             options={"gate": "sigmoid"})),
+         SIGMOID),
         (Claim("per-token gates beat global gates (visual loss)", "per_token", "looped",
                "1.24x", 1.15, metric="visual"),),
         halting=("per_token",))

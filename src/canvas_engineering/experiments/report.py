@@ -6,11 +6,12 @@ The verdict rules are written into the report before any number (`stats.RULES`).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from canvas_engineering.atomic import atomic_write_text
 from canvas_engineering.experiments import stats
-from canvas_engineering.experiments.registry import Experiment
+from canvas_engineering.experiments.registry import EXPERIMENTS, Experiment
 
 
 def arm_losses(results: dict, arm: str, metric: str = "total") -> list[float]:
@@ -136,8 +137,14 @@ def render(exp: Experiment, results: dict, analysis: dict, plots: list[str]) -> 
                   f"(95% CI {_fmt_ci(c['ci95'])}) — {c['verdict']}." for c in differ]
     elif analysis["claims"]:
         lines.append("- Every claim reproduced at its bar.")
-    else:
-        lines.append("- See the loop statistics above against the paper's numbers.")
+    for name in exp.loop_stats:
+        arm = results["arms"][name]
+        runs = [arm["runs"][str(s)]["loop_stats"] for s in seeds]
+        cos = [sum(r["cosine"][i] for r in runs) / len(runs) for i in (0, -1)]
+        vel = [sum(r["velocity"][i] for r in runs) / len(runs) for i in (0, -1)]
+        lines.append(f"- Exp 12, {arm['label']}: cosine {cos[0]:.3f} → {cos[1]:.3f} (paper "
+                     f"0.926 → 0.996), velocity {vel[0]:.3f} → {vel[1]:.3f} (paper 0.675 → "
+                     f"0.133); per seed {', '.join(r['verdict'] for r in runs)}.")
     lines.append("")
     lines += [f"![{p}]({p})" for p in plots]
     lines += ["", (f"Every run's numbers: `results.json`. Rerun: `canvas-engineering experiment "
@@ -167,13 +174,17 @@ def _loop_sections(results: dict) -> list[str]:
                       f"{', '.join('–' if c is None else f'{c:.2f}' for c in coeffs)} "
                       "(geometric mean of successive update-norm ratios; < 1 converging)."), ""]
             if key == "loop_stats" and all(r.get("gates") and r["gates"][0] for r in runs):
+                sigmoid = arm["backbone_options"].get("gate") == "sigmoid"
                 n = len(runs[0]["gates"][0])
-                mean = [sum(abs(g[i]) for r in runs for g in r["gates"])
+                mean = [sum(1 / (1 + math.exp(-g[i])) if sigmoid else abs(g[i])
+                            for r in runs for g in r["gates"])
                         / sum(len(r["gates"]) for r in runs) for i in range(n)]
-                lines += [("Learned loop gates |g| of loops 2 onwards, mean over blocks and "
-                           f"seeds: {', '.join(f'{g:.3f}' for g in mean)} (with the default "
-                           "gate a loop moves the state by g times the block's update; 0 at "
-                           "initialisation)."), ""]
+                what = ("σ(g) of loops 1 onwards (0.5 at initialisation)" if sigmoid else
+                        "|g| of loops 2 onwards (0 at initialisation; loop 1 is the plain "
+                        "block)")
+                lines += [(f"Learned loop gates, the share of the block's update a loop "
+                           f"keeps, {what}, mean over blocks and seeds: "
+                           f"{', '.join(f'{g:.3f}' for g in mean)}."), ""]
         if all("unroll" in r for r in runs):
             keys = sorted(runs[0]["unroll"], key=int)
             lines += [f"## Unrolling {arm['label']} past its training loop count", "",
@@ -227,7 +238,11 @@ def verdict_table(out: Path) -> str:
     rows = ["| experiment | claim | paper | ours (gm) | 95% CI | p | verdict |",
             "|---|---|---|---:|---|---:|---|"]
     loops = []
-    for path in sorted(Path(out).glob("*/results.json")):
+    order = list(EXPERIMENTS)
+    paths = sorted(Path(out).glob("*/results.json"),
+                   key=lambda p: (order.index(p.parent.name) if p.parent.name in order
+                                  else len(order), p.parent.name))
+    for path in paths:
         results = json.loads(path.read_text())
         link = f"[{results['experiment']}]({path.parent.name}/report.md)"
         for c in results["analysis"]["claims"]:
