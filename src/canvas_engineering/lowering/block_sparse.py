@@ -48,13 +48,22 @@ def _table(row: torch.Tensor, col: torch.Tensor, n_rows: int, row_of_block: torc
     order = torch.argsort(row * nb + col)
     row, col = row[order], col[order]
     count = torch.bincount(row, minlength=n_rows)
-    width = max(int(count[row_of_block].max()), 1)
-    if full_width and nb <= FULL_WIDTH_BLOCKS:
-        width = nb
-    table = torch.zeros(n_rows, width, dtype=torch.int32)
-    slot = torch.arange(len(row)) - (torch.cumsum(count, 0) - count)[row]
-    table[row, slot] = col.to(torch.int32)
-    return count[row_of_block].to(torch.int32), table[row_of_block]
+    per_block = count[row_of_block]  # (nb,)
+    width = nb if full_width and nb <= FULL_WIDTH_BLOCKS else max(int(per_block.max()), 1)
+    if 2 * n_rows <= nb:  # few types: fill one row per type, then copy rows to their blocks
+        table = torch.zeros(n_rows, width, dtype=torch.int32)
+        slot = torch.arange(len(row)) - (torch.cumsum(count, 0) - count)[row]
+        table[row, slot] = col.to(torch.int32)
+        return per_block.to(torch.int32), table[row_of_block]
+    # about one type per block: write each block's entries straight into its row, so no
+    # second (types, w) table padded to the widest row exists next to the result
+    start = torch.cumsum(count, 0) - count
+    block = torch.repeat_interleave(torch.arange(nb), per_block)  # (E,) block of each entry
+    slot = torch.arange(len(block)) - torch.repeat_interleave(torch.cumsum(per_block, 0)
+                                                              - per_block, per_block)
+    out = torch.zeros(nb, width, dtype=torch.int32)
+    out[block, slot] = col[start[row_of_block][block] + slot].to(torch.int32)
+    return per_block.to(torch.int32), out
 
 
 def block_tables(label: torch.Tensor, q: torch.Tensor, k: torch.Tensor, num_atoms: int,
