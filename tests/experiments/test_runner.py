@@ -126,3 +126,16 @@ def test_every_arm_is_scored_on_the_same_clips_and_noise():
         assert torch.equal(ta, tb)
         assert all(torch.equal(xa[r], xb[r]) for r in xa)
     assert not torch.equal(seen["looped"][0][1], seen["looped"][1][1])  # two different draws
+
+
+def test_exp12_measures_loop_states_unrolling_and_gates(tmp_path):
+    preset = replace_preset("tiny", seeds=(0,))
+    results = runner.run_experiment("exp12", preset=preset, out=tmp_path, log=lambda m: None)
+    looped = results["arms"]["looped"]["runs"]["0"]
+    assert len(looped["loop_stats"]["cosine"]) == 4  # input -> loop 1 … loop 3 -> loop 4
+    assert sorted(looped["unroll"], key=int) == [str(n) for n in range(1, 9)]
+    assert len(looped["loop_stats_unrolled"]["cosine"]) == 8
+    assert len(looped["gates"]) == 3 and len(looped["gates"][0]) == 3  # 3 blocks, loops 2-4
+    depth = results["arms"]["depth"]["runs"]["0"]
+    assert len(depth["loop_stats"]["cosine"]) == 4  # 12 blocks as 3 groups of 4
+    assert "unroll" not in depth

@@ -93,7 +93,7 @@ def run_one(config: TrainConfig, arm: Arm, wanted: set[str], preset: Preset, *,
     if "loop_stats" in missing:
         result["loop_stats"] = evaluate.loop_statistics(run, model, x0, group=arm.group)
     if "gates" in missing:  # the learned loop gates (0 at init with the default gate)
-        result["gates"] = [[float(g) for g in b.loop_gate] for b in model.blocks]
+        result["gates"] = [b.loop_gate.detach().tolist() for b in model.blocks]
     if "unroll" in missing:
         result["unroll"] = {str(k): v for k, v in evaluate.unrolled(
             run, model, x0, draws=preset.eval_noise, up_to=2 * loops).items()}
