@@ -107,9 +107,13 @@ def exp8() -> Experiment:
         (LOOPED,
          Arm("per_token", "3 x 4, per-token gates (+ halting head)", blocks=3, loops=4,
              options={"per_token": True, "halting": True}),
-         SIGMOID),
+         SIGMOID,
+         Arm("sig_token", "3 x 4, per-token sigma gates", blocks=3, loops=4,
+             options={"gate": "sigmoid", "per_token": True})),
         (Claim("per-token gates beat global gates (visual loss)", "per_token", "looped",
-               "1.24x", 1.15, metric="visual"),),
+               "1.24x", 1.15, metric="visual"),
+         Claim("per-token beat global, both sigma gates (visual loss)", "sig_token", "sigmoid",
+               "1.24x", 1.15, metric="visual")),
         halting=("per_token",))
 
 
@@ -121,8 +125,17 @@ def exp18() -> Experiment:
         "(beta 1 -> 8) hurt?",
         (LOOPED,
          Arm("mild", "3 x 4, beta 1 -> 2", blocks=3, loops=4, options={"beta_max": 2.0}),
-         Arm("sharp", "3 x 4, beta 1 -> 8", blocks=3, loops=4, options={"beta_max": 8.0})),
+         Arm("sharp", "3 x 4, beta 1 -> 8", blocks=3, loops=4, options={"beta_max": 8.0}),
+         SIGMOID,
+         Arm("sig_mild", "3 x 4, sigma gate, beta 1 -> 2", blocks=3, loops=4,
+             options={"gate": "sigmoid", "beta_max": 2.0}),
+         Arm("sig_sharp", "3 x 4, sigma gate, beta 1 -> 8", blocks=3, loops=4,
+             options={"gate": "sigmoid", "beta_max": 8.0})),
         (Claim("mild sharpening beats none", "mild", "looped",
                "1.30x (F1 of contact detection; ours: held-out loss)", 1.15),
          Claim("no sharpening beats aggressive", "looped", "sharp", "'aggressive hurts'",
-               1.0)))
+               1.0),
+         Claim("mild sharpening beats none, sigma gates", "sig_mild", "sigmoid",
+               "1.30x (F1 of contact detection; ours: held-out loss)", 1.15),
+         Claim("no sharpening beats aggressive, sigma gates", "sigmoid", "sig_sharp",
+               "'aggressive hurts'", 1.0)))
