@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from canvas_engineering.errors import ConfigError, bad, check_keys
@@ -183,9 +183,9 @@ class TrainConfig:
         return TrainConfig(**{**asdict(self), **changes})
 
     def with_overrides(self, args: list[str]) -> TrainConfig:
-        """Apply `--key=value` strings; values parse as the field's type (dicts as JSON)."""
-        types = {f.name: type(f.default if f.default is not MISSING else f.default_factory())
-                 for f in fields(self)}
+        """Apply `--key=value` strings; values parse as the field's declared type (dicts as
+        JSON; `null` for the fields that may be None)."""
+        types = {f.name: f.type for f in fields(self)}  # annotations, e.g. "int | None"
         changes = {}
         for arg in args:
             if not arg.startswith("--") or "=" not in arg:
@@ -227,12 +227,16 @@ def _toml(path):
     return tomllib
 
 
-def _parse(key: str, value: str, kind: type):
+KINDS = {"int": int, "float": float, "str": str, "bool": bool, "dict": dict}
+
+
+def _parse(key: str, value: str, annotation: str):
+    """`value` as a field annotated `annotation` ("int", "str | None", ...) holds it."""
+    parts = [part.strip() for part in annotation.split("|")]
+    kind = KINDS[next(part for part in parts if part != "None")]
     try:
-        if key == "loops" and value.lower() in ("null", "none"):
-            return None  # the preset's loop count
-        if kind is type(None):  # an optional string (pretrained_model_id)
-            return None if value.lower() in ("null", "none") else value
+        if "None" in parts and value.lower() in ("null", "none"):
+            return None  # e.g. loops: the preset's loop count
         if kind is bool:
             if value.lower() not in ("true", "false", "1", "0"):
                 raise ValueError(value)
