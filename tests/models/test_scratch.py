@@ -55,8 +55,8 @@ def test_paper_toy_has_about_one_and_a_half_million_parameters():
 
 
 def test_presets_registry_and_config_round_trip():
-    assert list(BACKBONE_PRESETS) == ["debug", "paper-toy", "small", "base"]
-    with pytest.raises(ValueError, match=r"backbone preset.*'hugee'.*\['debug', 'paper-toy'"):
+    assert list(BACKBONE_PRESETS) == ["debug", "cpu", "paper-toy", "small", "base"]
+    with pytest.raises(ValueError, match=r"backbone preset.*'hugee'.*\['debug', 'cpu', 'paper-toy'"):
         backbone_config("hugee")
     for cfg in BACKBONE_PRESETS.values():
         assert BackboneConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg

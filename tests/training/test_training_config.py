@@ -47,7 +47,7 @@ def test_loops_live_in_the_model_config_after_build():
 
     tiny = {"train_episodes": 4, "eval_episodes": 2}
     explicit = build(TrainConfig(**tiny, loops=1)).model
-    preset = build(TrainConfig(**tiny, loops=None)).model  # null: the preset's loop count
+    preset = build(TrainConfig(**tiny, preset="debug", loops=None)).model  # null: the preset's
     assert explicit.config.loops == 1 and len(explicit.blocks[0].loop_emb) == 1
     assert preset.config.loops == BACKBONE_PRESETS["debug"].loops == 2
     assert TrainConfig().with_overrides(["--loops=null"]).loops is None

@@ -75,8 +75,8 @@ class TrainConfig:
     backbone: str = "scratch"
     pretrained_model_id: str | None = None
     pretrained_dtype: str = "bfloat16"
-    preset: str = "debug"
-    loops: int | None = 3
+    preset: str = "cpu"
+    loops: int | None = None
     curriculum: bool = True
     backbone_options: dict = field(default_factory=dict)
     prediction: str = "v"
@@ -85,9 +85,9 @@ class TrainConfig:
     objective: str = "diffusion"
     standardize: bool = True
     residual_video: bool = False
-    steps: int = 1000
+    steps: int = 1100
     batch_size: int = 32
-    lr: float = 2e-3
+    lr: float = 3e-3
     warmup: int = 100
     weight_decay: float = 0.0
     grad_clip: float = 1.0
@@ -97,7 +97,7 @@ class TrainConfig:
     sample_steps: int = 20
     eval_samples: int = 4
     log_every: int = 25
-    checkpoint_every: int = 250
+    checkpoint_every: int = 275
     keep_checkpoints: int = 2
     seed: int = 0
     out: str = "runs/robot"
