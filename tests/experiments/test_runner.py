@@ -44,8 +44,8 @@ def test_exp6_arms_have_the_parameters_they_claim(preset):
 
 
 def test_backbone_options_reach_the_model():
-    config = TrainConfig(train_episodes=4, backbone_options={"per_token": True, "n_blocks": 1,
-                                                             "beta_max": 2.0})
+    config = TrainConfig(train_episodes=4, loops=3, backbone_options={
+        "per_token": True, "n_blocks": 1, "beta_max": 2.0})
     model = build(config).model
     wrappers = [m for m in model.modules() if isinstance(m, LoopedBlockWrapper)]
     assert len(wrappers) == 1 and wrappers[0].per_token

@@ -20,7 +20,7 @@ def test_log_with_is_validated():
 
 
 def test_hyperparameters_are_scalars():
-    params = hyperparameters(TrainConfig(log_with=None).to_json())
+    params = hyperparameters(TrainConfig(log_with=None, steps=1000).to_json())
     assert params["log_with"] == "null" and params["steps"] == 1000
     assert json.loads(params["regions"]) == TrainConfig().regions
     assert all(isinstance(v, (int, float, str, bool)) for v in params.values())
