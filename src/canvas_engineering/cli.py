@@ -8,6 +8,7 @@
     canvas-engineering inspect schema.json
     canvas-engineering show [schema.json [other.json]] [--out DIR]   # regions, topology, mask
     canvas-engineering train-dag --pretrained_model_id DIR [--make-tiny]  # DAG curriculum
+    canvas-engineering experiment exp6 [--preset cpu|paper] [--seeds 0,1,2]  # seed 002's claims
 
 Bad input ends with one line on stderr, "error: ...", and exit status 2; --debug shows the
 traceback instead.
