@@ -1,6 +1,6 @@
 """Pictures of a CanViT run: probe scores against glimpse count, and a filmstrip of glimpses
 with the canvas after each (its cells' first three principal components as RGB).
-matplotlib is imported here only (the `[train]` extra)."""
+matplotlib (the `[train]` extra) comes from `integrations.plotting`."""
 
 from __future__ import annotations
 
@@ -8,21 +8,12 @@ from pathlib import Path
 
 import torch
 
-
-def _plt():
-    try:
-        import matplotlib
-    except ImportError:
-        raise ImportError("plots need matplotlib: pip install 'canvas-engineering[train]'") \
-            from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+from canvas_engineering.integrations.plotting import pyplot
 
 
 def probe_plot(report: dict, path) -> Path:
     """Foreground accuracy and mIoU per glimpse, per policy, trained vs untrained."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, key in zip(axes, ("fg_accuracy", "miou")):
         for model, style in (("trained", "-"), ("untrained", ":")):
@@ -52,7 +43,7 @@ def filmstrip(model, scene: torch.Tensor, viewpoints: list, glimpse_px: int, gri
     """Row 1: the glimpses; row 2: the canvas after each (PCA fitted on the last canvas)."""
     from canvas_engineering.canvit.viewpoint import sample_at_viewpoint
 
-    plt = _plt()
+    plt = pyplot()
     model.eval()
     state, glimpses, canvases = model.init_state(1, grid), [], []
     for vp in viewpoints:

@@ -6,21 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from canvas_engineering.experiments.registry import Experiment
+from canvas_engineering.integrations.plotting import pyplot
 
 PAPER_COSINE = [0.926, 0.973, 0.990, 0.996]  # seed 002 Exp 12, loops 1-4
 PAPER_VELOCITY = [0.675, 0.133]  # loops 1 and 4
-
-
-def _plt():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("experiment plots need matplotlib: pip install "
-                          "'canvas-engineering[train]'") from e
-    return plt
 
 
 def draw_all(exp: Experiment, results: dict, out: Path) -> list[str]:
@@ -37,7 +26,7 @@ def _ratios(results: dict, path: Path) -> bool:
     claims = results["analysis"]["claims"]
     if not claims:
         return False
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 1.0 + 0.55 * len(claims)), dpi=90)
     for i, c in enumerate(claims):
         lo, hi = c["ci95"] or (c["gm"], c["gm"])
@@ -65,7 +54,7 @@ def _loop_stats(results: dict, path: Path) -> bool:
             if all("loop_stats" in r for r in _runs(results, a))]
     if not arms:
         return False
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(10, 3), dpi=90)
     for label, runs in arms:
         for key in ("loop_stats", "loop_stats_unrolled"):
@@ -91,7 +80,7 @@ def _curves(results: dict, path: Path) -> bool:
     curves = [c for c in results["analysis"]["claims"] if c.get("curve")]
     if not curves:
         return False
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=90)
     for c in curves:
         steps = [r["step"] for r in c["curve"]]
@@ -114,7 +103,7 @@ def _unroll(results: dict, path: Path) -> bool:
             if all("unroll" in r for r in _runs(results, a))]
     if not arms:
         return False
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3), dpi=90)
     for arm, runs in arms:
         keys = sorted(runs[0]["unroll"], key=int)

@@ -1,2 +1,3 @@
-"""Integrations: the only place optional dependencies (diffusers, safetensors, later
-sentence-transformers) are imported, each lazily with an error naming the extra to install."""
+"""Integrations: the only place optional dependencies (diffusers, safetensors,
+sentence-transformers, matplotlib) are imported, each lazily with an error naming the extra to
+install."""

@@ -1,4 +1,4 @@
-"""What the canvas pictures share: matplotlib on the file-only Agg backend, region colours
+"""What the canvas pictures share: pyplot (`integrations.plotting`), region colours
 (elements of an array share their field's colour), and the script entry point."""
 
 from __future__ import annotations
@@ -7,20 +7,9 @@ import argparse
 import re
 from pathlib import Path
 
+from canvas_engineering.integrations.plotting import pyplot
+
 _INDEX = re.compile(r"\[\d+\]")
-
-
-def pyplot():
-    """matplotlib.pyplot on the Agg backend (PNG files, no display)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("drawing canvases needs matplotlib: pip install "
-                          "'canvas-engineering[train]'") from e
-    return plt
 
 
 def group(name: str) -> str:

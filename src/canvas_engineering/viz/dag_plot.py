@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from canvas_engineering.integrations.plotting import pyplot
+
 
 def draw_dag_losses(out: str | Path) -> Path:
     """Draw each node's loss per step, in training order, to `out/dag_loss.png`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     out = Path(out)
     dag = json.loads((out / "dag.json").read_text())
     fig, ax = plt.subplots(figsize=(7, 4))

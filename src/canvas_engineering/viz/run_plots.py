@@ -13,22 +13,12 @@ from pathlib import Path
 import torch
 
 from canvas_engineering.data.codecs import VideoCodec
+from canvas_engineering.integrations.plotting import pyplot
 from canvas_engineering.training.run_files import read_metrics
 
 
-def _plt():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("plots need matplotlib: pip install 'canvas-engineering[train]'") from e
-    return plt
-
-
 def loss_curves(run_dir: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     rows = read_metrics(run_dir)
     fig, ax = plt.subplots(figsize=(6, 4))
     keys = sorted({k for r in rows for k in r if k.startswith(("loss", "heldout/"))})
@@ -54,7 +44,7 @@ def filmstrip(run_dir: Path, run, examples: dict) -> Path | None:
     video = [r for r, codec in run.codecs.items() if isinstance(codec, VideoCodec)]
     if not video:
         return None
-    plt = _plt()
+    plt = pyplot()
     region = video[0]
     key = run.config.regions[region]
     truth, pred = examples["clip"][key], examples["pred"][region]  # (b, T, C, S, S), (b, T_r, ...)
@@ -86,7 +76,7 @@ def actions(run_dir: Path, run, examples: dict, what: str = "sampled") -> Path |
     action dimension; `what` names the prediction in the title."""
     if "action" not in run.codecs:
         return None
-    plt = _plt()
+    plt = pyplot()
     key = run.config.regions["action"]
     t0, t1 = run.layout.regions["action"].bounds[:2]
     fut = slice(max(run.layout.t_current, t0) - t0, t1 - t0)
@@ -115,7 +105,7 @@ def horizons(run_dir: Path, summary: dict | None) -> Path | None:
     table = {region: rows for region, rows in table.items() if rows}
     if not table:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(table), figsize=(3.6 * len(table), 3.4), squeeze=False)
     for ax, (region, rows) in zip(axes[0], sorted(table.items())):
         for name, errors in rows.items():
