@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from canvas_engineering.integrations.plotting import pyplot
+from canvas_engineering.integrations.plotting import pyplot, save_figure
 
 
 def probe_plot(report: dict, path) -> Path:
@@ -25,8 +25,7 @@ def probe_plot(report: dict, path) -> Path:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return Path(path)
 
 
@@ -68,6 +67,5 @@ def filmstrip(model, scene: torch.Tensor, viewpoints: list, glimpse_px: int, gri
     for ax in axes.flat:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return Path(path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from canvas_engineering.experiments.registry import Experiment
-from canvas_engineering.integrations.plotting import pyplot
+from canvas_engineering.integrations.plotting import pyplot, save_figure
 
 PAPER_COSINE = [0.926, 0.973, 0.990, 0.996]  # seed 002 Exp 12, loops 1-4
 PAPER_VELOCITY = [0.675, 0.133]  # loops 1 and 4
@@ -40,8 +40,7 @@ def _ratios(results: dict, path: Path) -> bool:
                   fontsize=8)
     ax.invert_yaxis()
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return True
 
 
@@ -71,8 +70,7 @@ def _loop_stats(results: dict, path: Path) -> bool:
     axes[1].plot([1, 4], PAPER_VELOCITY, "k--", label="paper, Exp 12 (end points)")
     axes[0].legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return True
 
 
@@ -93,8 +91,7 @@ def _curves(results: dict, path: Path) -> bool:
     ax.set_ylabel("held-out error ratio (gm, 95% CI)")
     ax.legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return True
 
 
@@ -117,6 +114,5 @@ def _unroll(results: dict, path: Path) -> bool:
     ax.set_ylabel("held-out loss")
     ax.legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return True

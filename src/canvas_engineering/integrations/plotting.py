@@ -19,3 +19,11 @@ def pyplot():
         raise ImportError("pictures need matplotlib: pip install "
                           "'canvas-engineering[train]'") from e
     return plt
+
+
+def save_figure(fig, path, dpi: float | None = None):
+    """Write `fig` to `path` (a PNG at `dpi`, default the figure's own) and close it; returns
+    `path`."""
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return path

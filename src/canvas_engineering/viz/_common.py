@@ -7,7 +7,7 @@ import argparse
 import re
 from pathlib import Path
 
-from canvas_engineering.integrations.plotting import pyplot
+from canvas_engineering.integrations.plotting import pyplot, save_figure
 
 _INDEX = re.compile(r"\[\d+\]")
 
@@ -30,9 +30,7 @@ def save(fig, path: str | Path) -> Path:
     """Write `fig` as a PNG and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    pyplot().close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def script_args(description: str) -> argparse.Namespace:

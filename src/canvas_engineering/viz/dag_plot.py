@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from canvas_engineering.integrations.plotting import pyplot
+from canvas_engineering.integrations.plotting import pyplot, save_figure
 
 
 def draw_dag_losses(out: str | Path) -> Path:
@@ -29,6 +29,5 @@ def draw_dag_losses(out: str | Path) -> Path:
     ax.set_title(f"DAG curriculum ({dag['backbone']} backbone)")
     path = out / "dag_loss.png"
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return path

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from canvas_engineering.data.codecs import VideoCodec
-from canvas_engineering.integrations.plotting import pyplot
+from canvas_engineering.integrations.plotting import pyplot, save_figure
 from canvas_engineering.training.run_files import read_metrics
 
 
@@ -31,8 +31,7 @@ def loss_curves(run_dir: Path) -> Path:
     ax.legend(fontsize=8)
     path = run_dir / "loss.png"
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return path
 
 
@@ -40,12 +39,16 @@ def _image(x: torch.Tensor):
     return ((x.clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy()  # (C, S, S) → (S, S, C) in [0, 1]
 
 
+def _video_region(run) -> str | None:
+    """The run's first video region (the one its frame pictures show), or None."""
+    return next((r for r, codec in run.codecs.items() if isinstance(codec, VideoCodec)), None)
+
+
 def filmstrip(run_dir: Path, run, examples: dict) -> Path | None:
-    video = [r for r, codec in run.codecs.items() if isinstance(codec, VideoCodec)]
-    if not video:
+    region = _video_region(run)
+    if region is None:
         return None
     plt = pyplot()
-    region = video[0]
     key = run.config.regions[region]
     truth, pred = examples["clip"][key], examples["pred"][region]  # (b, T, C, S, S), (b, T_r, ...)
     t0 = run.layout.regions[region].bounds[0]
@@ -66,8 +69,7 @@ def filmstrip(run_dir: Path, run, examples: dict) -> Path | None:
         ax.set_yticks([])
     path = run_dir / "filmstrip.png"
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return path
 
 
@@ -93,8 +95,7 @@ def actions(run_dir: Path, run, examples: dict, what: str = "sampled") -> Path |
     ax.legend(fontsize=7, markerscale=2)
     path = run_dir / "actions.png"
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return path
 
 
@@ -115,18 +116,16 @@ def horizons(run_dir: Path, summary: dict | None) -> Path | None:
         ax.legend(fontsize=7)
     path = run_dir / "horizon.png"
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return path
 
 
 def rollout_frames(run, examples: dict, episode: int = 0, scale: int = 4) -> list | None:
     """Side-by-side frames, true | predicted, of one episode's video region, the context
     frames shown true on both sides: T uint8 arrays (S·scale, 2·S·scale + scale, 3)."""
-    video = [r for r, codec in run.codecs.items() if isinstance(codec, VideoCodec)]
-    if not video:
+    region = _video_region(run)
+    if region is None:
         return None
-    region = video[0]
     truth = examples["clip"][run.config.regions[region]][episode]  # (T, C, S, S)
     pred = examples["pred"][region][episode]  # (T_r, C, S, S)
     t0 = run.layout.regions[region].bounds[0]
