@@ -58,8 +58,15 @@ def test_flex_outputs_in_canvas_order_equal_the_unpermuted_reference():
 
 
 @pytest.mark.filterwarnings("ignore:flex_attention called without torch.compile")
-def test_flex_path_with_weights_and_fills_matches_the_sdpa_path():
-    torch.manual_seed(1)
+@pytest.mark.parametrize("lookup", ["dense", "searched"])
+def test_flex_path_with_weights_and_fills_matches_the_sdpa_path(lookup, monkeypatch):
+    """Pair lookups by table, and (above DENSE_LOOKUP_ATOMS atoms) by binary search of the
+    pairs, in the mask and the log-weight score."""
+    from canvas_engineering.lowering import sparse
+
+    if lookup == "searched":
+        monkeypatch.setattr(sparse, "DENSE_LOOKUP_ATOMS", 0)
+    torch.manual_seed(1 if lookup == "dense" else 3)
     conns = [*topology().connections, Connection("leaf0", "hub", weight=0.5, t_src=0, t_dst=-1),
              Connection("hub", "leaf1", temporal_fill="interpolate", weight=2.0)]
     disp = AttentionDispatcher(CanvasTopology(conns), layout(), D, H)
@@ -92,20 +99,3 @@ def test_masked_and_gathered_softmax_paths_agree_with_gradients(monkeypatch):
     (g2,) = torch.autograd.grad(y2.square().sum(), x)
     torch.testing.assert_close(y1, y2, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(g1, g2, atol=1e-4, rtol=1e-4)
-
-
-@pytest.mark.filterwarnings("ignore:flex_attention called without torch.compile")
-def test_flex_path_with_searched_pair_lookups_matches_the_sdpa_path(monkeypatch):
-    """Above DENSE_LOOKUP_ATOMS atoms the mask and the log-weight score binary-search the pairs."""
-    from canvas_engineering.lowering import sparse
-
-    monkeypatch.setattr(sparse, "DENSE_LOOKUP_ATOMS", 0)
-    torch.manual_seed(3)
-    conns = [*topology().connections, Connection("leaf0", "hub", weight=0.5, t_src=0, t_dst=-1),
-             Connection("hub", "leaf1", temporal_fill="interpolate", weight=2.0)]
-    disp = AttentionDispatcher(CanvasTopology(conns), layout(), D, H)
-    x = torch.randn(2, disp.num_positions, D)
-    expected = disp(x)
-    disp.backend = "flex"
-    with torch.no_grad():
-        torch.testing.assert_close(disp(x), expected, atol=1e-5, rtol=1e-5)
