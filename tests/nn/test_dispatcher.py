@@ -283,3 +283,40 @@ def test_fused_softmax_kinds_equal_the_module_called_directly(fn):
     disp.backend = "flex"
     with torch.no_grad():  # the FlexAttention path (eager forward on CPU) agrees
         torch.testing.assert_close(disp(x, beta=1.7), ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:flex_attention called without torch.compile")
+@pytest.mark.parametrize("seed", [0, 1, 5])
+@pytest.mark.parametrize("backend", ["sdpa", "flex"])
+def test_part_of_the_canvas_gives_the_whole_canvas_output_there(seed, backend):
+    # Random topologies (pooling, copy and softmax units, offsets, periods): run on the region
+    # positions only, the layer must give what it gives on the whole canvas at those positions.
+    torch.manual_seed(seed)
+    layout, topo = random_topology(seed)
+    topo = CanvasTopology([*topo.connections, Connection("a", "b", fn="pooling"),
+                           Connection("b", "b", t_src=0, t_dst=-1, fn="copy")])
+    held = torch.zeros(layout.num_positions, dtype=torch.bool)
+    for name in layout.region_names:
+        held[layout.region_index_tensor(name)] = True
+    held = held.nonzero().flatten()
+    assert len(held) < layout.num_positions  # the layouts leave positions empty
+    whole = AttentionDispatcher(topo, layout, D, H, backend=backend)
+    part = AttentionDispatcher(topo, layout, D, H, backend=backend, positions=held)
+    part.load_state_dict(whole.state_dict())
+    x = torch.randn(2, layout.num_positions, D)
+    with torch.no_grad():
+        torch.testing.assert_close(part(x[:, held]), whole(x)[:, held], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"x.*\(B, %d, %d\)" % (len(held), D)):
+        part(x)
+
+
+def test_part_of_the_canvas_must_hold_every_position_an_edge_touches():
+    layout = small_layout()
+    topo = CanvasTopology([Connection("a", "b")])
+    only_a = layout.region_index_tensor("a").sort().values
+    with pytest.raises(ValueError, match=r"positions.*every position the topology reads or "
+                                         r"writes.*\[8, 9"):
+        AttentionDispatcher(topo, layout, D, H, positions=only_a)
+    for bad_positions in (torch.tensor([3, 2]), torch.tensor([0.0, 1.0]), torch.tensor([64])):
+        with pytest.raises(ValueError, match="positions.*strictly increasing"):
+            AttentionDispatcher(topo, layout, D, H, positions=bad_positions)

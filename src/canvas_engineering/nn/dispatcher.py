@@ -28,6 +28,10 @@ them. How the incoming edges of a position combine:
 5. A position that no edge of a type reaches gets zero from that type; a position with no
    incoming edge at all gets a zero update. `none` edges are skipped (they add zero).
 
+`positions` runs the layer on part of the canvas: x holds only those positions (in that order),
+which must include every position an edge reads or writes. Positions in no region, which no
+edge touches, then cost nothing (the robot canvas: 134 of its 320 positions).
+
 Execution: softmax units on CPU gather each bucket of query groups with their key sets and call
 SDPA once per bucket (a dense topology is one call); on CUDA (or `backend="flex"`) they run
 FlexAttention with the lowering's `BlockMask` and a score_mod adding log weights. Other units
@@ -36,6 +40,7 @@ run one batched module call per bucket.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from numbers import Integral
 
@@ -99,6 +104,34 @@ def _zeros_if_none(out: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor
     return torch.zeros_like(like) if out is None else out
 
 
+def _ranks(positions: torch.Tensor | None, N: int) -> torch.Tensor | None:
+    """(N,) the index in x of each canvas position (-1: not held), or None for all N."""
+    if positions is None:
+        return None
+    ok = isinstance(positions, torch.Tensor) and positions.dim() == 1 and len(positions) > 0 \
+        and not positions.is_floating_point() and bool((positions[1:] > positions[:-1]).all()) \
+        and 0 <= int(positions[0]) and int(positions[-1]) < N
+    if not ok:
+        raise bad("positions", positions, f"a non-empty 1-D integer tensor of canvas indices in "
+                  f"[0, {N}), strictly increasing")
+    rank = torch.full((N,), -1, dtype=torch.long)
+    rank[positions] = torch.arange(len(positions))
+    return rank
+
+
+def _held(bucket: Bucket, rank: torch.Tensor | None, key: str) -> Bucket:
+    """The bucket with its positions renumbered as indices into x (`rank`)."""
+    if rank is None:
+        return bucket
+    q, k = rank[bucket.q_idx], rank[bucket.k_idx]
+    if bool((q < 0).any()) or bool((k < 0).any()):
+        missing = torch.cat([bucket.q_idx[q < 0], bucket.k_idx[k < 0]]).unique()
+        raise bad("positions", f"{len(rank) - int((rank < 0).sum())} positions", f"every "
+                  f"position the topology reads or writes; unit {key!r} uses canvas positions "
+                  f"{missing[:8].tolist()} that are not among them")
+    return dataclasses.replace(bucket, q_idx=q, k_idx=k)
+
+
 class _Buffers(nn.Module):
     """Holds one bucket's index tensors as (non-persistent) buffers, so `.to()` moves them."""
 
@@ -118,11 +151,14 @@ class AttentionDispatcher(nn.Module):
         options: per-type keyword options for `create_attention`, e.g. {"perceiver":
             {"n_latents": 4}}; keys must be types the topology uses.
         backend: "auto" (FlexAttention on CUDA, SDPA otherwise), "sdpa" or "flex".
+        positions: (M,) canvas indices, strictly increasing, that x holds (default: all N);
+            every position an edge reads or writes must be among them.
     """
 
     def __init__(self, topology: CanvasTopology, layout: CanvasLayout, d_model: int,
                  n_heads: int, *, share_params: bool = True,
-                 options: dict[str, dict] | None = None, backend: str = "auto") -> None:
+                 options: dict[str, dict] | None = None, backend: str = "auto",
+                 positions: torch.Tensor | None = None) -> None:
         super().__init__()
         for name, v in (("d_model", d_model), ("n_heads", n_heads)):
             if not isinstance(v, Integral) or isinstance(v, bool) or v < 1:
@@ -157,6 +193,7 @@ class AttentionDispatcher(nn.Module):
         plan = plan_dispatch(topology, layout, share_params=share_params,
                              fusable={fn: softmax_kind(c) for fn, c in classes.items()},
                              inert={fn for fn, c in classes.items() if issubclass(c, NoneAttention)})
+        rank = _ranks(positions, N)  # (N,) index in x of each canvas position, -1: absent
         self.attn = nn.ModuleDict({key: create_attention(u.fn, d_model, n_heads,
                                                          **options.get(u.fn, {}))
                                    for key, u in plan.units.items()})
@@ -165,7 +202,8 @@ class AttentionDispatcher(nn.Module):
         self.plans = nn.ModuleDict()  # unit key -> its buckets (and FlexAttention tables)
         for key in self._kind:
             unit = plan.units[key]
-            self.plans[key] = nn.ModuleList(_Buffers(bk) for bk in unit.buckets)
+            buckets = [_held(bk, rank, key) for bk in unit.buckets]
+            self.plans[key] = nn.ModuleList(_Buffers(bk) for bk in buckets)
             if unit.flex:  # order (N,): the execution order; pos_w (N,): mixing weights
                 self.plans[key].register_buffer("order", unit.flex.order, persistent=False)
                 self.plans[key].register_buffer("pos_w", unit.flex.pos_w, persistent=False)
@@ -173,9 +211,13 @@ class AttentionDispatcher(nn.Module):
         # canvas holds run as ONE SDPA call over every position with the unit's (N, N)
         # additive mask: no gathers or scatters, which cost more than the masked-out scores on
         # small canvases (the robot canvas: N = 320). Built lazily, per device and dtype.
-        self._masked = {key for key, u in plan.units.items() if u.flex and _prefers_mask(u, N)}
+        M = N if positions is None else len(positions)
+        self._masked = {key for key, u in plan.units.items() if u.flex and _prefers_mask(u, M)}
         self._dense_masks: dict[tuple[str, str, torch.dtype], torch.Tensor] = {}
-        self.register_buffer("coords", plan.coords, persistent=False)  # (N, S), t first
+        self.num_held = M  # positions x holds
+        held = torch.arange(N) if positions is None else positions
+        self.register_buffer("held", None if positions is None else held, persistent=False)
+        self.register_buffer("coords", plan.coords[held], persistent=False)  # (M, S), t first
         self._block_masks: dict[tuple[str, str], object] = {}
 
     # -- softmax units --------------------------------------------------------------------------
@@ -226,7 +268,19 @@ class AttentionDispatcher(nn.Module):
 
         Runs in the lowering's execution order (positions permuted so that blocks are mostly
         full or empty): x is gathered into it here and the output scattered back, so callers
-        see canvas order only."""
+        see canvas order only. On part of the canvas (`positions`), the others hold zeros: no
+        edge reads them, and their outputs are dropped."""
+        from torch.nn.attention.flex_attention import flex_attention
+
+        if self.held is not None:
+            full = x.new_zeros(x.shape[0], self.layout.num_positions, x.shape[2])
+            full = full.index_copy(1, self.held, x)  # (B, canvas N, D)
+            part = self._softmax_flex_canvas(key, full, beta).index_select(1, self.held)
+            return part if out is None else out + part
+        return _zeros_if_none(out, x) + self._softmax_flex_canvas(key, x, beta)
+
+    def _softmax_flex_canvas(self, key: str, x: torch.Tensor, beta: float) -> torch.Tensor:
+        """The flex unit's weighted output (B, N, D) on the whole canvas x (B, N, D)."""
         from torch.nn.attention.flex_attention import flex_attention
 
         global _compiled_flex
@@ -251,22 +305,26 @@ class AttentionDispatcher(nn.Module):
                scale=self._scale(key, beta))  # (B, h, N, d)
         y = self.attn[key].out_proj(o.transpose(1, 2).reshape(x.shape))  # (B, N, D)
         w = plan.pos_w.index_select(0, plan.order).to(y.dtype)  # (N,) in execution order
-        return _zeros_if_none(out, x).index_add(1, plan.order, y * w[:, None])
+        return torch.zeros_like(x).index_add(1, plan.order, y * w[:, None])
 
     def _softmax_masked(self, key: str, x: torch.Tensor, out: torch.Tensor, beta: float):
         """One SDPA call over the whole canvas with the unit's additive mask (rows with no key
         attend anywhere and are weighted 0 by pos_w, which avoids all -inf rows)."""
-        plan, B, N, D = self.plans[key], *x.shape
+        plan, B, N, D = self.plans[key], *x.shape  # N: the positions x holds
         cache = (key, str(x.device), x.dtype)
         if cache not in self._dense_masks:
-            mask = self._lowering[key].additive_mask()  # (N, N)
+            mask = self._lowering[key].additive_mask()  # (canvas N, canvas N)
             mask[plan.pos_w.cpu() == 0] = 0.0
+            if self.held is not None:
+                held = self.held.cpu()
+                mask = mask[held][:, held]  # (N, N)
             self._dense_masks[cache] = mask.to(x.device, x.dtype)
         q, k, v = (t.transpose(1, 2) for t in self._qkv(key, x))  # (B, h, N, d)
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=self._dense_masks[cache],
                                            scale=self._scale(key, beta))  # (B, h, N, d)
         y = self.attn[key].out_proj(o.transpose(1, 2).reshape(B, N, D))
-        w = plan.pos_w.to(y.dtype)[:, None]  # (N, 1)
+        pos_w = plan.pos_w if self.held is None else plan.pos_w[self.held]
+        w = pos_w.to(y.dtype)[:, None]  # (N, 1)
         return y * w if out is None else torch.addcmul(out, y, w)
 
     # -- other units ----------------------------------------------------------------------------
@@ -304,7 +362,7 @@ class AttentionDispatcher(nn.Module):
 
         Returns (B, N, D): the attention update of every position (zero where nothing flows in).
         """
-        N, D = self.num_positions, self.d_model
+        N, D = self.num_held, self.d_model
         if not isinstance(x, torch.Tensor) or x.dim() != 3 or tuple(x.shape[1:]) != (N, D):
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise bad("x", shape, f"a tensor of shape (B, {N}, {D}) (B, positions, d_model)")
