@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from canvas_engineering.data.codecs import make_codecs
 from canvas_engineering.models.scratch import (
@@ -71,15 +72,15 @@ def test_presets_registry_and_config_round_trip():
 
 def test_every_block_is_the_identity_at_init():
     torch.manual_seed(1)
-    x, c = torch.randn(2, LAYOUT.num_positions, 64), torch.randn(2, 64)
-    m = model()  # its initialize_weights() holds every zero-init
+    m = model(local_kernel=3)  # its initialize_weights() holds every zero-init
+    x, c = torch.randn(2, len(m.held), 64), torch.randn(2, 64)
     for wrapped in m.blocks:
         assert torch.equal(wrapped.block(x, c), x)
     for wrapped in m.blocks:
         for loops in (1, 2):
             assert torch.equal(wrapped(x, c, loops=loops), x)
     # The whole stack passes the canvas stream through unchanged: what reaches the final layer
-    # is exactly the placed canvas.
+    # is exactly the placed canvas, at the positions the blocks run on.
     seen = {}
     m.final.register_forward_pre_hook(lambda mod, args: seen.update(h=args[0]))
     x_in = inputs()
@@ -87,7 +88,7 @@ def test_every_block_is_the_identity_at_init():
     h = m.canvas.create_empty(2)
     for r, enc in m.encoders.items():
         h = m.canvas.place(h, enc(x_in[r]), r)
-    assert torch.equal(seen["h"], h)
+    assert torch.equal(seen["h"], h[:, m.held])
 
 
 def test_output_does_not_depend_on_loops_while_gates_are_zero():
@@ -143,3 +144,67 @@ def test_backbones_registry_selects_the_scratch_model_and_names_the_valid_ones()
     assert "scratch" in BACKBONES
     with pytest.raises(ValueError, match=r"backbone: got 'dit'.*\['cogvideox', 'scratch'\]"):
         get_backbone("dit")
+
+
+def test_blocks_skip_positions_in_no_region_and_give_the_whole_canvas_result(monkeypatch):
+    # The robot canvas: 180 video + 5 action + 1 reward positions; the other 134 are in no
+    # region, and no edge reads or writes them.
+    import canvas_engineering.models.scratch as scratch
+
+    m = model(local_kernel=3)
+    assert m.held.tolist() == sorted(set().union(*(LAYOUT.region_indices(r)
+                                                   for r in LAYOUT.region_names)))
+    assert len(m.held) == 186
+    monkeypatch.setattr(scratch, "region_positions", lambda layout: torch.arange(320))
+    whole = model(local_kernel=3)  # the same model run on every canvas position
+    with torch.no_grad():
+        for p in m.parameters():  # make every part (gates, convs, decoders) do something
+            p.add_(0.1 * torch.randn_like(p))
+    whole.load_state_dict(m.state_dict())
+    x, t = inputs(), torch.rand(2)
+    got, expected = m(x, t), whole(x, t)
+    assert got["visual"].abs().mean() > 0.1
+    for r in expected:
+        torch.testing.assert_close(got[r], expected[r], atol=1e-5, rtol=1e-5)
+
+
+def test_region_conv_convolves_each_region_box_on_its_own():
+    # Reference: cut each region's box out of the canvas grid (T, H, W) by its bounds and
+    # convolve it with zero padding as ONE depthwise Conv3d whose kernel is the outer product
+    # of the module's spatial and temporal kernels (what a factorised kernel is), independently
+    # of the module's index tables and of its two-step evaluation.
+    from canvas_engineering.nn.local_mixing import RegionConv
+
+    torch.manual_seed(0)
+    C, N = 6, LAYOUT.num_positions
+    conv = RegionConv(LAYOUT, torch.arange(N), C, kernel=3)
+    for name in LAYOUT.region_names:  # at init: the identity
+        assert name in conv.grids
+    x = torch.randn(2, N, C)
+    assert torch.equal(conv(x), x)
+    with torch.no_grad():
+        for p in conv.parameters():
+            p.normal_()
+    grid = x.view(2, *LAYOUT.shape, C)  # (B, T, H, W, C)
+    expected = grid.clone()
+    for name in LAYOUT.region_names:
+        t0, t1, h0, h1, w0, w1 = LAYOUT.regions[name].bounds
+        box = grid[:, t0:t1, h0:h1, w0:w1].permute(0, 4, 1, 2, 3)  # (B, C, T_r, h_r, w_r)
+        taps = conv.temporal[name]  # (3, C)
+        if name in conv.spatial:  # the robot's video: 6 × 6
+            s = conv.spatial[name]
+            weight = taps.T[:, None, :, None, None] * s.weight[:, :, None]  # (C, 1, 3, 3, 3)
+            y = F.conv3d(box, weight, None, padding=1, groups=C)
+            # the spatial bias, carried through the t taps of the frames that exist (at the
+            # first and last frame one tap reads padding)
+            ones = F.conv3d(torch.ones_like(box), taps.T[:, None, :, None, None], None,
+                            padding=(1, 0, 0), groups=C)
+            y = y + ones * s.bias[None, :, None, None, None]
+        else:  # action and reward: one position per frame, the t kernel alone
+            y = F.conv3d(box, taps.T[:, None, :, None, None], None, padding=(1, 0, 0), groups=C)
+        expected[:, t0:t1, h0:h1, w0:w1] += y.permute(0, 2, 3, 4, 1)
+    torch.testing.assert_close(conv(x), expected.view(2, N, C), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="kernel.*odd int"):
+        RegionConv(LAYOUT, torch.arange(N), C, kernel=2)
+    with pytest.raises(ValueError, match="local_kernel.*odd int"):
+        BackboneConfig(local_kernel=4)

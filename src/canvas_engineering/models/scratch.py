@@ -5,7 +5,9 @@ position of region r, F timestep frequency features, L loops.
 
 Data flow (reads bottom-up: small parts first, the model last):
 1. per-region encoders (Linear d_r → D) place tokens on a `SpatiotemporalCanvas`; positions in
-   no region (or in a region without a codec) keep the canvas's empty token + structure;
+   a region without a codec keep the canvas's empty token + structure; positions in no region
+   are dropped: no edge of a topology reads or writes them, so the blocks run on the M region
+   positions only (186 of the robot canvas's 320);
 2. the diffusion timestep → sinusoidal features → MLP → conditioning vector c (B, D);
 3. `n_blocks` `CanvasDiTBlock`s, each looped by a `LoopedBlockWrapper` (weight-tied, learned
    loop embeddings, zero-initialised gates), attention following the canvas topology;
@@ -30,6 +32,7 @@ from canvas_engineering.errors import CanvasError, bad
 from canvas_engineering.models.registry import register_backbone
 from canvas_engineering.nn.canvas import SpatiotemporalCanvas
 from canvas_engineering.nn.dispatcher import AttentionDispatcher
+from canvas_engineering.nn.local_mixing import RegionConv
 from canvas_engineering.nn.loop_schedules import SharpeningSchedule
 from canvas_engineering.nn.looped import GATES, LoopedBlockWrapper
 from canvas_engineering.nn.semantic import SemanticConditioner
@@ -53,6 +56,9 @@ class BackboneConfig:
         semantic: add each region's projected semantic embedding to its positions
             (`SemanticConditioner`, zero at init); the layout's regions must carry embeddings
             (`compute_semantic_embeddings`).
+        local_kernel: k > 0 mixes each position's k × k × k neighbourhood in its region's
+            (t, h, w) grid into every block's MLP input (`RegionConv`, depthwise, zero at
+            init); 0: none.
     """
 
     d_model: int = 64
@@ -68,6 +74,7 @@ class BackboneConfig:
     beta_max: float = 1.0
     halting: bool = False
     semantic: bool = False
+    local_kernel: int = 0
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_heads", "n_blocks", "loops", "freq_dim"):
@@ -76,6 +83,9 @@ class BackboneConfig:
                 raise bad(name, v, "an int >= 1")
         if self.d_model % self.n_heads:
             raise bad("d_model", self.d_model, f"a multiple of n_heads={self.n_heads}")
+        k = self.local_kernel
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0 or (k and k % 2 == 0):
+            raise bad("local_kernel", k, "0 (none) or an odd int >= 1")
         if self.freq_dim % 2:
             raise bad("freq_dim", self.freq_dim, "an even int")
         r = self.mlp_ratio
@@ -170,24 +180,33 @@ class SwiGLU(nn.Module):
 class CanvasDiTBlock(nn.Module):
     """adaLN-Zero transformer block whose attention is an `AttentionDispatcher` over the canvas.
 
-    forward(x (B, N, D), c (B, D), beta=1.0) → (B, N, D). `CanvasWorldModel.initialize_weights`
+    forward(x (B, N, D), c (B, D), beta=1.0) → (B, N, D); with `positions` (M,), x holds only
+    those canvas positions: (B, M, D). `CanvasWorldModel.initialize_weights`
     zeroes the modulation, so inside a model the gates are zero and the block returns x at init.
     """
 
-    def __init__(self, layout: CanvasLayout, topology: CanvasTopology, config: BackboneConfig):
+    def __init__(self, layout: CanvasLayout, topology: CanvasTopology, config: BackboneConfig,
+                 positions: torch.Tensor | None = None):
         super().__init__()
         D = config.d_model
         self.norm1 = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
-        self.attn = AttentionDispatcher(topology, layout, D, config.n_heads)
+        self.attn = AttentionDispatcher(topology, layout, D, config.n_heads, positions=positions)
         self.norm2 = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
         self.mlp = SwiGLU(D, max(1, round(config.mlp_ratio * D)))
+        self.local = None  # neighbours in each region's grid, mixed into the MLP's input
+        if config.local_kernel:
+            held = torch.arange(layout.num_positions) if positions is None else positions
+            self.local = RegionConv(layout, held, D, config.local_kernel)
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(D, 6 * D))
 
     def forward(self, x: torch.Tensor, c: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
         shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = \
             self.adaLN_modulation(c).chunk(6, dim=-1)  # 6 × (B, D)
         x = x + gate_a.unsqueeze(1) * self.attn(modulate(self.norm1(x), shift_a, scale_a), beta)
-        x = x + gate_m.unsqueeze(1) * self.mlp(modulate(self.norm2(x), shift_m, scale_m))
+        m = modulate(self.norm2(x), shift_m, scale_m)  # (B, N, D)
+        if self.local is not None:
+            m = self.local(m)
+        x = x + gate_m.unsqueeze(1) * self.mlp(m)
         return x
 
 
@@ -234,11 +253,19 @@ class CanvasWorldModel(nn.Module):
         self.canvas = SpatiotemporalCanvas(wide)
         self.encoders = nn.ModuleDict({r: nn.Linear(c.position_dim, D) for r, c in codecs.items()})
         self.decoders = nn.ModuleDict({r: nn.Linear(D, c.position_dim) for r, c in codecs.items()})
+        # the positions the blocks run on: those of some region (no edge touches the others)
+        held = region_positions(layout)  # (M,)
+        self.register_buffer("held", held, persistent=False)
+        rank = torch.full((layout.num_positions,), -1, dtype=torch.long)
+        rank[held] = torch.arange(len(held))
+        for r in codecs:  # each decoded region's positions, as indices into the held ones
+            self.register_buffer(f"_held_{r}", rank[layout.region_index_tensor(r)],
+                                 persistent=False)
         # 2. timestep conditioning
         self.t_embedder = TimestepEmbedder(D, config.freq_dim)
         # 3. looped blocks; 4. final AdaLN
         self.blocks = nn.ModuleList(
-            LoopedBlockWrapper(CanvasDiTBlock(wide, topology, config), dim=D,
+            LoopedBlockWrapper(CanvasDiTBlock(wide, topology, config, held), dim=D,
                                max_loops=config.loops, gate=config.gate,
                                checkpoint=config.checkpoint, per_token=config.per_token,
                                sharpening=config.sharpening(), halting=config.halting)
@@ -287,11 +314,21 @@ class CanvasWorldModel(nn.Module):
             h = self.canvas.place(h, enc(x[r]), r)  # region tokens + structure
         if self.semantic is not None:
             h = self.semantic(h)
+        h = h.index_select(1, self.held)  # (B, M, D): the region positions
         c = self.t_embedder(timestep)  # (B, D)
         for block in self.blocks:
             h = block(h, c, loops=loops)
         h = self.final(h, c)
-        return {r: dec(self.canvas.extract(h, r)) for r, dec in self.decoders.items()}
+        return {r: dec(h.index_select(1, getattr(self, f"_held_{r}")))
+                for r, dec in self.decoders.items()}
+
+
+def region_positions(layout: CanvasLayout) -> torch.Tensor:
+    """(M,) the canvas positions that lie in some region, increasing."""
+    held = torch.zeros(layout.num_positions, dtype=torch.bool)
+    for name in layout.region_names:
+        held[layout.region_index_tensor(name)] = True
+    return held.nonzero().flatten()
 
 
 def count_parameters(module: nn.Module) -> int:
