@@ -149,7 +149,7 @@ def test_backbones_registry_selects_the_scratch_model_and_names_the_valid_ones()
 def test_blocks_skip_positions_in_no_region_and_give_the_whole_canvas_result(monkeypatch):
     # The robot canvas: 180 video + 5 action + 1 reward positions; the other 134 are in no
     # region, and no edge reads or writes them.
-    import canvas_engineering.models.scratch as scratch
+    from canvas_engineering.models import scratch
 
     m = model(local_kernel=3)
     assert m.held.tolist() == sorted(set().union(*(LAYOUT.region_indices(r)
@@ -170,18 +170,16 @@ def test_blocks_skip_positions_in_no_region_and_give_the_whole_canvas_result(mon
 
 def test_region_conv_convolves_each_region_box_on_its_own():
     # Reference: cut each region's box out of the canvas grid (T, H, W) by its bounds and
-    # convolve it with zero padding as ONE depthwise Conv3d whose kernel is the outer product
-    # of the module's spatial and temporal kernels (what a factorised kernel is), independently
-    # of the module's index tables and of its two-step evaluation.
+    # convolve it with a full 3 × 3 × 3 depthwise kernel and zero padding, independently of the
+    # module's index tables; on axes where the box is 1 wide only the kernel's centre can touch
+    # data, which is all the module keeps there.
     from canvas_engineering.nn.local_mixing import RegionConv
 
     torch.manual_seed(0)
     C, N = 6, LAYOUT.num_positions
     conv = RegionConv(LAYOUT, torch.arange(N), C, kernel=3)
-    for name in LAYOUT.region_names:  # at init: the identity
-        assert name in conv.grids
     x = torch.randn(2, N, C)
-    assert torch.equal(conv(x), x)
+    assert torch.equal(conv(x), x)  # zero at init: the identity
     with torch.no_grad():
         for p in conv.parameters():
             p.normal_()
@@ -190,19 +188,14 @@ def test_region_conv_convolves_each_region_box_on_its_own():
     for name in LAYOUT.region_names:
         t0, t1, h0, h1, w0, w1 = LAYOUT.regions[name].bounds
         box = grid[:, t0:t1, h0:h1, w0:w1].permute(0, 4, 1, 2, 3)  # (B, C, T_r, h_r, w_r)
-        taps = conv.temporal[name]  # (3, C)
-        if name in conv.spatial:  # the robot's video: 6 × 6
-            s = conv.spatial[name]
-            weight = taps.T[:, None, :, None, None] * s.weight[:, :, None]  # (C, 1, 3, 3, 3)
-            y = F.conv3d(box, weight, None, padding=1, groups=C)
-            # the spatial bias, carried through the t taps of the frames that exist (at the
-            # first and last frame one tap reads padding)
-            ones = F.conv3d(torch.ones_like(box), taps.T[:, None, :, None, None], None,
-                            padding=(1, 0, 0), groups=C)
-            y = y + ones * s.bias[None, :, None, None, None]
-        else:  # action and reward: one position per frame, the t kernel alone
-            y = F.conv3d(box, taps.T[:, None, :, None, None], None, padding=(1, 0, 0), groups=C)
+        k = conv.convs[name]
+        full = torch.zeros(C, 1, 3, 3, 3)
+        kt, kh, kw = k.weight.shape[2:]
+        full[:, :, 1 - kt // 2:2 + kt // 2, 1 - kh // 2:2 + kh // 2, 1 - kw // 2:2 + kw // 2] = \
+            k.weight
+        y = F.conv3d(box, full, k.bias, padding=1, groups=C)
         expected[:, t0:t1, h0:h1, w0:w1] += y.permute(0, 2, 3, 4, 1)
+    assert tuple(conv.convs["visual"].weight.shape[2:]) == (3, 3, 3)
     torch.testing.assert_close(conv(x), expected.view(2, N, C), atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="kernel.*odd int"):
         RegionConv(LAYOUT, torch.arange(N), C, kernel=2)

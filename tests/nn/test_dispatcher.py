@@ -306,7 +306,7 @@ def test_part_of_the_canvas_gives_the_whole_canvas_output_there(seed, backend):
     x = torch.randn(2, layout.num_positions, D)
     with torch.no_grad():
         torch.testing.assert_close(part(x[:, held]), whole(x)[:, held], atol=1e-5, rtol=1e-5)
-    with pytest.raises(ValueError, match=r"x.*\(B, %d, %d\)" % (len(held), D)):
+    with pytest.raises(ValueError, match=rf"x.*\(B, {len(held)}, {D}\)"):
         part(x)
 
 

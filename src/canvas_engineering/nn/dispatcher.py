@@ -270,8 +270,6 @@ class AttentionDispatcher(nn.Module):
         full or empty): x is gathered into it here and the output scattered back, so callers
         see canvas order only. On part of the canvas (`positions`), the others hold zeros: no
         edge reads them, and their outputs are dropped."""
-        from torch.nn.attention.flex_attention import flex_attention
-
         if self.held is not None:
             full = x.new_zeros(x.shape[0], self.layout.num_positions, x.shape[2])
             full = full.index_copy(1, self.held, x)  # (B, canvas N, D)
