@@ -9,7 +9,10 @@ AdamW step on random inputs (batch assembly and noise are left out: they are the
 both). Target: world / plain ≤ 1.25 at 3 loops on CPU. `--checkpoint` adds the world model
 with checkpointed loops and the looped blocks' forward alone: checkpointing recomputes each
 loop's forward on backward, so its overhead over the unchecked step should stay within that
-forward's share of the step (`checkpoint_overhead` ≤ `recompute_share`).
+forward's share of the step (`checkpoint_overhead` ≤ `recompute_share`). Two more world models
+show what the blocks' positions and `local_kernel` cost: `world_whole_canvas` runs its blocks
+on all N positions, as the model did before it skipped the ones in no region (the robot canvas:
+134 of 320), and `world_local_kernel_3` adds the region convolution (`nn/local_mixing.py`).
 
 Prints one JSON line per (loops, model) and one ratio line per loop count.
 
@@ -28,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from canvas_engineering.models import scratch
 from canvas_engineering.models.scratch import CanvasWorldModel, SwiGLU, TimestepEmbedder, modulate
 from canvas_engineering.training import TrainConfig
 from canvas_engineering.training.loop import build
@@ -83,7 +87,7 @@ def stepper(model: nn.Module, inputs: tuple, loss_fn):
 
 def blocks_forward(model: CanvasWorldModel, t: torch.Tensor):
     """The looped blocks' forward alone, with autograd recording: what checkpointing reruns."""
-    h = torch.randn(len(t), model.layout.num_positions, model.config.d_model)
+    h = torch.randn(len(t), len(model.held), model.config.d_model)  # the positions it runs on
 
     def fwd():
         c, x = model.t_embedder(t), h
@@ -120,6 +124,17 @@ def main() -> None:
                                   lambda out: sum(F.mse_loss(v, x[r]) for r, v in out.items()))
             if not ckpt and args.checkpoint:
                 steps["world_blocks_forward"] = blocks_forward(model, t)
+        whole = scratch.region_positions
+        scratch.region_positions = lambda layout: torch.arange(layout.num_positions)
+        model = CanvasWorldModel(layout, run.topology, run.codecs,
+                                 dataclasses.replace(cfg, loops=loops))
+        scratch.region_positions = whole
+        steps["world_whole_canvas"] = stepper(
+            model, (x, t), lambda out: sum(F.mse_loss(v, x[r]) for r, v in out.items()))
+        model = CanvasWorldModel(layout, run.topology, run.codecs,
+                                 dataclasses.replace(cfg, loops=loops, local_kernel=3))
+        steps["world_local_kernel_3"] = stepper(
+            model, (x, t), lambda out: sum(F.mse_loss(v, x[r]) for r, v in out.items()))
         plain = PlainTransformer(8, D, cfg.n_heads, hidden, cfg.n_blocks * loops)
         xp = torch.randn(B, N, 8)
         steps["plain"] = stepper(plain, (xp, t), lambda out, xp=xp: F.mse_loss(out, xp))
@@ -138,6 +153,8 @@ def main() -> None:
                               "d_model": D, "batch_size": B, "ms_per_step": round(1000 * sec, 2)}))
         row = {"benchmark": "train_step_ratio", "loops": loops,
                "world_over_plain": round(med["world"] / med["plain"], 3),
+               "whole_canvas_over_world": round(med["world_whole_canvas"] / med["world"], 3),
+               "local_kernel_3_over_world": round(med["world_local_kernel_3"] / med["world"], 3),
                "target_1_25_met": med["world"] / med["plain"] <= 1.25 if loops == 3 else None}
         if args.checkpoint:
             overhead = med["world_checkpointed"] / med["world"] - 1
