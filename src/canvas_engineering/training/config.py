@@ -85,7 +85,7 @@ class TrainConfig:
     objective: str = "diffusion"
     standardize: bool = True
     residual_video: bool = False
-    steps: int = 1400
+    steps: int = 1200
     batch_size: int = 32
     lr: float = 3e-3
     warmup: int = 100
@@ -97,7 +97,7 @@ class TrainConfig:
     sample_steps: int = 20
     eval_samples: int = 4
     log_every: int = 25
-    checkpoint_every: int = 350
+    checkpoint_every: int = 300
     keep_checkpoints: int = 2
     seed: int = 0
     out: str = "runs/robot"
