@@ -24,10 +24,11 @@ from canvas_engineering.spec.layout import CanvasLayout
 class RegionConv(nn.Module):
     """x + conv_r(x) on each region's (t, h, w) grid, zero at init (so the identity).
 
-    conv_r is a depthwise k × k × k `Conv3d` with zero padding, one per region. Measured on the
-    robot canvas (issue 11, 400 steps, five runs): frames / actions / reward gap closed 25 / 28 /
-    73% on average against 20 / 22 / 63% without, at 1.26× the step time on 2 CPU cores; a
-    factorised (2+1)-D kernel or a kernel on the MLP's hidden width did no better.
+    conv_r is a depthwise k × k × k `Conv3d` with zero padding, one per region. On the robot
+    canvas (issue 11, README "The world model") k = 3 costs 1.3–1.6× the training step on 2
+    CPU cores and still won at equal time: 41 / 53 / 97% of the frames / actions / reward gaps
+    closed in 1,400 steps against 33 / 51 / 95% in 1,770 without. A factorised (2+1)-D kernel
+    or one on the MLP's hidden width did no better in 400-step runs.
 
     Args:
         layout: the canvas; regions on a 2-D canvas (t, h, w) are convolved.
