@@ -1,6 +1,7 @@
 """TrainConfig validation, overrides and JSON round trip."""
 
 import pytest
+import torch
 
 from canvas_engineering.training import ConfigError, TrainConfig
 
@@ -130,3 +131,20 @@ def build_layout():
     from canvas_engineering.spec.canvases import robot
 
     return robot().layout
+
+
+def test_t_one_moves_a_share_of_samples_to_t_equal_one_and_leaves_the_rest_of_the_stream():
+    from canvas_engineering.training.batches import draw_noise
+
+    x0 = {"a": torch.zeros(400, 3, 2)}
+    ids = torch.arange(400)
+    t0, noise0 = draw_noise(x0, 7, 3, ids, 0.5)
+    t1, noise1 = draw_noise(x0, 7, 3, ids, 0.5, t_one=0.5)
+    moved = t1 != t0
+    assert torch.equal(noise1["a"], noise0["a"])  # the noise is drawn before the extra draw
+    assert bool((t1[moved] == 1).all()) and bool((t0 < 1).all())
+    assert 160 <= int(moved.sum()) <= 240  # Binomial(400, 0.5): ±4 standard deviations
+    t_none, _ = draw_noise(x0, 7, 3, ids, 0.5, t_one=0.0)
+    assert torch.equal(t_none, t0)
+    with pytest.raises(ValueError, match=r"t_one.*share in \[0, 1\]"):
+        TrainConfig(t_one=1.5)

@@ -135,13 +135,19 @@ def to_positions(clip: dict[str, torch.Tensor], layout: CanvasLayout,
 
 
 def draw_noise(x0: dict[str, torch.Tensor], seed: int, step: int, sample_ids: torch.Tensor,
-               t_power: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+               t_power: float = 1.0, t_one: float = 0.0
+               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Diffusion time t = u ** t_power (B,) and noise per region (B, n_r, d_r), each sample
-    from its own generator seeded by (seed, step, global sample index)."""
+    from its own generator seeded by (seed, step, global sample index). With `t_one` > 0, a
+    share `t_one` of the samples (by one more uniform draw each, after the noise, so the rest
+    of the stream is unchanged) get t = 1 instead: pure noise on the future, where the model
+    learns its point prediction from the context alone."""
     t, noise = [], {r: [] for r in x0}
     for sid in sample_ids.tolist():
         g = torch.Generator().manual_seed(hash((seed, step, sid)) & 0x7FFF_FFFF_FFFF)
         t.append(torch.rand((), generator=g) ** t_power)
         for r, x in x0.items():
             noise[r].append(torch.randn(x.shape[1:], generator=g))
+        if t_one > 0 and torch.rand((), generator=g) < t_one:
+            t[-1] = torch.ones(())
     return torch.stack(t), {r: torch.stack(v) for r, v in noise.items()}

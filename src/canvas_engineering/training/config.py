@@ -49,6 +49,8 @@ class TrainConfig:
             diffusion model's budget (its samples mean nothing: it never saw t < 1).
         t_power: diffusion times are drawn as t = u ** t_power, u uniform; below 1 more steps
             land at high noise, where the future has to come from the context.
+        t_one: the share of training samples drawn at t = 1 exactly, where the future is pure
+            noise and the model learns the point prediction the evaluation reads (0: none).
         steps, batch_size, lr, warmup, weight_decay, grad_clip: optimisation (batch is global).
         ema: decay of an exponential moving average of the weights, updated every step and
             used for evaluation, sampling and the held-out curve (0: off, the trained weights).
@@ -82,6 +84,7 @@ class TrainConfig:
     prediction: str = "v"
     schedule: str = "cosine"
     t_power: float = 0.5
+    t_one: float = 0.0
     objective: str = "diffusion"
     standardize: bool = True
     residual_video: bool = False
@@ -125,6 +128,9 @@ class TrainConfig:
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) \
                     or v < 0 or (name in ("lr", "t_power") and v == 0):
                 raise bad(name, v, "a finite number >= 0 (lr, t_power > 0)", ConfigError)
+        if isinstance(self.t_one, bool) or not isinstance(self.t_one, (int, float)) \
+                or not 0 <= self.t_one <= 1:
+            raise bad("t_one", self.t_one, "a share in [0, 1]", ConfigError)
         if isinstance(self.ema, bool) or not isinstance(self.ema, (int, float)) \
                 or not 0 <= self.ema < 1:
             raise bad("ema", self.ema, "a decay in [0, 1) (0: no moving average)", ConfigError)

@@ -236,7 +236,7 @@ def _steps(acc, r: Run, model, optimizer, start: int, run_dir: Path, progress: b
             group["lr"] = learning_rate(config, step)
         episodes = batch_indices(config, step, len(r.train_set))[mine]
         x0 = to_positions(collate(r.train_set, episodes), r.layout, r.codecs, config.regions)
-        t, noise = draw_noise(x0, config.seed, step, mine, config.t_power)
+        t, noise = draw_noise(x0, config.seed, step, mine, config.t_power, config.t_one)
         if config.objective == "regression":  # at t = 1 the v-target is ~ -x0: regression
             t = torch.ones_like(t)
         x0, t = {k: v.to(acc.device) for k, v in x0.items()}, t.to(acc.device)

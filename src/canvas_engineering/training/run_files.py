@@ -45,7 +45,8 @@ def identity(config_json: str) -> dict:
     for key in NOT_IDENTITY:
         config.pop(key, None)
     # Settings added later, at their defaults: runs from before them lack the keys.
-    for key, default in (("backbone_options", {}), ("residual_video", False), ("ema", 0.0)):
+    for key, default in (("backbone_options", {}), ("residual_video", False), ("ema", 0.0),
+                         ("t_one", 0.0)):
         if key in config and config[key] == default:
             config.pop(key)
     return config
