@@ -130,8 +130,9 @@ class Experiment:
 
 
 def base_config(preset: Preset, out: str) -> TrainConfig:
+    # t_one 0: the paper's plain diffusion objective (and the runs' names from before t_one)
     return TrainConfig(canvas=CANVAS, image_size=IMAGE_SIZE, preset="debug", eval_episodes=8,
-                       log_every=25, keep_checkpoints=1, out=out, **preset.train)
+                       log_every=25, keep_checkpoints=1, out=out, t_one=0.0, **preset.train)
 
 
 def arm_config(arm: Arm, preset: Preset, out: str, match: TrainConfig | None = None) -> TrainConfig:

@@ -84,7 +84,7 @@ class TrainConfig:
     prediction: str = "v"
     schedule: str = "cosine"
     t_power: float = 0.5
-    t_one: float = 0.0
+    t_one: float = 0.25
     objective: str = "diffusion"
     standardize: bool = True
     residual_video: bool = False
