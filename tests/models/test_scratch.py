@@ -199,5 +199,12 @@ def test_region_conv_convolves_each_region_box_on_its_own():
     torch.testing.assert_close(conv(x), expected.view(2, N, C), atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="kernel.*odd int"):
         RegionConv(LAYOUT, torch.arange(N), C, kernel=2)
+    with pytest.raises(ValueError, match="channels.*int >= 1"):
+        RegionConv(LAYOUT, torch.arange(N), 0)
+    with pytest.raises(ValueError, match="positions.*strictly increasing"):
+        RegionConv(LAYOUT, torch.arange(N).flip(0), C)
+    with pytest.raises(ValueError, match="positions.*all positions of region 'visual'"):
+        RegionConv(LAYOUT, torch.arange(1, N), C)
+    assert torch.equal(RegionConv(LAYOUT, None, C)._idx_visual, conv._idx_visual)
     with pytest.raises(ValueError, match="local_kernel.*odd int"):
         BackboneConfig(local_kernel=4)

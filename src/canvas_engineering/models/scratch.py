@@ -31,7 +31,7 @@ from canvas_engineering.data.codecs import RegionCodec
 from canvas_engineering.errors import CanvasError, bad
 from canvas_engineering.models.registry import register_backbone
 from canvas_engineering.nn.canvas import SpatiotemporalCanvas
-from canvas_engineering.nn.dispatcher import AttentionDispatcher
+from canvas_engineering.nn.dispatcher import AttentionDispatcher, position_ranks
 from canvas_engineering.nn.local_mixing import RegionConv
 from canvas_engineering.nn.loop_schedules import SharpeningSchedule
 from canvas_engineering.nn.looped import GATES, LoopedBlockWrapper
@@ -196,8 +196,7 @@ class CanvasDiTBlock(nn.Module):
         self.mlp = SwiGLU(D, max(1, round(config.mlp_ratio * D)))
         self.local = None  # neighbours in each region's grid, mixed into the MLP's input
         if config.local_kernel:
-            held = torch.arange(layout.num_positions) if positions is None else positions
-            self.local = RegionConv(layout, held, D, config.local_kernel)
+            self.local = RegionConv(layout, positions, D, config.local_kernel)
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(D, 6 * D))
 
     def forward(self, x: torch.Tensor, c: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
@@ -257,8 +256,7 @@ class CanvasWorldModel(nn.Module):
         # the positions the blocks run on: those of some region (no edge touches the others)
         held = region_positions(layout)  # (M,)
         self.register_buffer("held", held, persistent=False)
-        rank = torch.full((layout.num_positions,), -1, dtype=torch.long)
-        rank[held] = torch.arange(len(held))
+        rank = position_ranks(held, layout.num_positions)  # (N,), -1: in no region
         for r in codecs:  # each decoded region's positions, as indices into the held ones
             self.register_buffer(f"_held_{r}", rank[layout.region_index_tensor(r)],
                                  persistent=False)

@@ -104,15 +104,19 @@ def _zeros_if_none(out: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor
     return torch.zeros_like(like) if out is None else out
 
 
-def _ranks(positions: torch.Tensor | None, N: int) -> torch.Tensor | None:
-    """(N,) the index in x of each canvas position (-1: not held), or None for all N."""
+def position_ranks(positions: torch.Tensor | None, N: int) -> torch.Tensor | None:
+    """(N,) the index in a stream holding `positions` (strictly increasing canvas indices) of
+    each of the N canvas positions, -1 where it is not held; None for positions=None (all N)."""
     if positions is None:
         return None
     ok = isinstance(positions, torch.Tensor) and positions.dim() == 1 and len(positions) > 0 \
         and not positions.is_floating_point() and bool((positions[1:] > positions[:-1]).all()) \
         and 0 <= int(positions[0]) and int(positions[-1]) < N
     if not ok:
-        raise bad("positions", positions, f"a non-empty 1-D integer tensor of canvas indices in "
+        shown = positions
+        if isinstance(positions, torch.Tensor) and positions.numel() > 8:  # one line, not 300
+            shown = f"{positions.flatten()[:8].tolist()}... ({positions.numel()} values)"
+        raise bad("positions", shown, f"a non-empty 1-D integer tensor of canvas indices in "
                   f"[0, {N}), strictly increasing")
     rank = torch.full((N,), -1, dtype=torch.long)
     rank[positions] = torch.arange(len(positions))
@@ -193,7 +197,7 @@ class AttentionDispatcher(nn.Module):
         plan = plan_dispatch(topology, layout, share_params=share_params,
                              fusable={fn: softmax_kind(c) for fn, c in classes.items()},
                              inert={fn for fn, c in classes.items() if issubclass(c, NoneAttention)})
-        rank = _ranks(positions, N)  # (N,) index in x of each canvas position, -1: absent
+        rank = position_ranks(positions, N)  # (N,) index in x of each canvas position, -1: absent
         self.attn = nn.ModuleDict({key: create_attention(u.fn, d_model, n_heads,
                                                          **options.get(u.fn, {}))
                                    for key, u in plan.units.items()})
@@ -213,7 +217,8 @@ class AttentionDispatcher(nn.Module):
         # small canvases (the robot canvas: N = 320). Built lazily, per device and dtype.
         M = N if positions is None else len(positions)
         self._masked = {key for key, u in plan.units.items() if u.flex and _prefers_mask(u, M)}
-        self._dense_masks: dict[tuple[str, str, torch.dtype], torch.Tensor] = {}
+        # (key, device, dtype) -> (additive mask (M, M), mixing weights (M, 1))
+        self._dense_masks: dict[tuple[str, str, torch.dtype], tuple[torch.Tensor, ...]] = {}
         self.num_held = M  # positions x holds
         held = torch.arange(N) if positions is None else positions
         self.register_buffer("held", None if positions is None else held, persistent=False)
@@ -312,17 +317,18 @@ class AttentionDispatcher(nn.Module):
         cache = (key, str(x.device), x.dtype)
         if cache not in self._dense_masks:
             mask = self._lowering[key].additive_mask()  # (canvas N, canvas N)
-            mask[plan.pos_w.cpu() == 0] = 0.0
+            pos_w = plan.pos_w.cpu()  # (canvas N,)
+            mask[pos_w == 0] = 0.0
             if self.held is not None:
                 held = self.held.cpu()
-                mask = mask[held][:, held]  # (N, N)
-            self._dense_masks[cache] = mask.to(x.device, x.dtype)
+                mask, pos_w = mask[held][:, held], pos_w[held]  # (N, N), (N,)
+            self._dense_masks[cache] = (mask.to(x.device, x.dtype),
+                                        pos_w.to(x.device, x.dtype)[:, None])  # (N, 1)
+        mask, w = self._dense_masks[cache]
         q, k, v = (t.transpose(1, 2) for t in self._qkv(key, x))  # (B, h, N, d)
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=self._dense_masks[cache],
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            scale=self._scale(key, beta))  # (B, h, N, d)
         y = self.attn[key].out_proj(o.transpose(1, 2).reshape(B, N, D))
-        pos_w = plan.pos_w if self.held is None else plan.pos_w[self.held]
-        w = pos_w.to(y.dtype)[:, None]  # (N, 1)
         return y * w if out is None else torch.addcmul(out, y, w)
 
     # -- other units ----------------------------------------------------------------------------
@@ -386,4 +392,4 @@ class AttentionDispatcher(nn.Module):
                 f"connections={len(self.topology.connections)}, backend={self.backend!r}")
 
 
-__all__ = ["AttentionDispatcher", "softmax_kind"]
+__all__ = ["AttentionDispatcher", "position_ranks", "softmax_kind"]

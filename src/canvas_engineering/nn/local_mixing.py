@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from canvas_engineering.errors import bad
+from canvas_engineering.nn.dispatcher import position_ranks
 from canvas_engineering.spec.layout import CanvasLayout
 
 
@@ -32,21 +33,25 @@ class RegionConv(nn.Module):
 
     Args:
         layout: the canvas; regions on a 2-D canvas (t, h, w) are convolved.
-        positions: (M,) canvas indices the stream holds, increasing (every region's positions
-            must be among them).
+        positions: (M,) canvas indices the stream holds, strictly increasing (every region's
+            positions must be among them); None: all N.
         channels: C, the width of the stream; kernel: k, odd (axes of size 1 use only the
             kernel's centre).
 
     forward(x (B, M, C)) → (B, M, C).
     """
 
-    def __init__(self, layout: CanvasLayout, positions: torch.Tensor, channels: int,
+    def __init__(self, layout: CanvasLayout, positions: torch.Tensor | None, channels: int,
                  kernel: int = 3):
         super().__init__()
         if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 1 or kernel % 2 == 0:
             raise bad("kernel", kernel, "an odd int >= 1")
-        rank = torch.full((layout.num_positions,), -1, dtype=torch.long)
-        rank[positions] = torch.arange(len(positions))
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise bad("channels", channels, "an int >= 1")
+        if not isinstance(layout, CanvasLayout):
+            raise bad("layout", type(layout).__name__, "a CanvasLayout")
+        N = layout.num_positions
+        rank = position_ranks(torch.arange(N) if positions is None else positions, N)  # (N,)
         self.grids: dict[str, tuple[int, int, int]] = {}
         self.convs = nn.ModuleDict()
         for name in layout.region_names:
@@ -57,7 +62,8 @@ class RegionConv(nn.Module):
             if len(idx) != shape[0] * shape[1] * shape[2]:
                 continue  # not a full box (a periodic region): no grid to convolve
             if bool((idx < 0).any()):
-                raise bad("positions", len(positions), f"all positions of region {name!r}")
+                raise bad("positions", f"{len(positions)} positions",
+                          f"all positions of region {name!r}")
             self.register_buffer(f"_idx_{name}", idx, persistent=False)
             self.grids[name] = tuple(shape)
             # axes of size 1 would only ever use the kernel's centre: give them size 1
