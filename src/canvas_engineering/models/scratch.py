@@ -11,7 +11,8 @@ Data flow (reads bottom-up: small parts first, the model last):
 2. the diffusion timestep → sinusoidal features → MLP → conditioning vector c (B, D);
 3. `n_blocks` `CanvasDiTBlock`s, each looped by a `LoopedBlockWrapper` (weight-tied, learned
    loop embeddings, zero-initialised gates), attention following the canvas topology;
-4. final AdaLN + per-region decoders (Linear D → d_r).
+4. final AdaLN + per-region decoders (Linear D → d_r), and with `pixel_head` a convolution
+   over each video region's pixels that refines its decoded patches (`PixelHead`).
 
 adaLN-Zero (DiT, Peebles & Xie 2023): every modulation layer starts at zero, so each block is the
 identity at init and the model's output at init does not depend on the loop count.
@@ -27,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from canvas_engineering.data.codecs import RegionCodec
+from canvas_engineering.data.codecs import RegionCodec, VideoCodec
 from canvas_engineering.errors import CanvasError, bad
 from canvas_engineering.models.registry import register_backbone
 from canvas_engineering.nn.canvas import SpatiotemporalCanvas
@@ -35,6 +36,7 @@ from canvas_engineering.nn.dispatcher import AttentionDispatcher, position_ranks
 from canvas_engineering.nn.local_mixing import RegionConv
 from canvas_engineering.nn.loop_schedules import SharpeningSchedule
 from canvas_engineering.nn.looped import GATES, LoopedBlockWrapper
+from canvas_engineering.nn.pixel_head import PixelHead
 from canvas_engineering.nn.semantic import SemanticConditioner
 from canvas_engineering.spec.layout import CanvasLayout
 from canvas_engineering.spec.topology import CanvasTopology
@@ -59,6 +61,9 @@ class BackboneConfig:
         local_kernel: k > 0 mixes each position's k × k × k neighbourhood in its region's
             (t, h, w) grid into every block's MLP input (`RegionConv`, depthwise, zero at
             init); 0: none.
+        pixel_head: K > 0 refines each video region's decoded patches with two 3 × 3
+            convolutions of K channels over its frames' pixels, fed by the tokens upsampled to
+            pixels (`PixelHead`, zero at init): much better video samples; 0: none.
     """
 
     d_model: int = 64
@@ -75,6 +80,7 @@ class BackboneConfig:
     halting: bool = False
     semantic: bool = False
     local_kernel: int = 0
+    pixel_head: int = 0
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_heads", "n_blocks", "loops", "freq_dim"):
@@ -86,6 +92,9 @@ class BackboneConfig:
         k = self.local_kernel
         if isinstance(k, bool) or not isinstance(k, int) or k < 0 or (k and k % 2 == 0):
             raise bad("local_kernel", k, "0 (none) or an odd int >= 1")
+        p = self.pixel_head
+        if isinstance(p, bool) or not isinstance(p, int) or p < 0:
+            raise bad("pixel_head", p, "0 (none) or an int >= 1 (hidden channels)")
         if self.freq_dim % 2:
             raise bad("freq_dim", self.freq_dim, "an even int")
         r = self.mlp_ratio
@@ -272,6 +281,11 @@ class CanvasWorldModel(nn.Module):
         self.final = FinalLayer(D)
         # 5. optional: what each region is declared to be (zero-initialised, draws no randoms)
         self.semantic = SemanticConditioner(layout, d_model=D) if config.semantic else None
+        # 6. optional: pixel-level refinement of each video region (last: the rest of the
+        # initial weights are the same with and without it)
+        self.pixel_heads = nn.ModuleDict({
+            r: PixelHead(D, c.channels, c.frames, c.spatial, c.patch, config.pixel_head)
+            for r, c in codecs.items() if config.pixel_head and isinstance(c, VideoCodec)})
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
@@ -318,8 +332,13 @@ class CanvasWorldModel(nn.Module):
         for block in self.blocks:
             h = block(h, c, loops=loops)
         h = self.final(h, c)
-        return {r: dec(h.index_select(1, getattr(self, f"_held_{r}")))
-                for r, dec in self.decoders.items()}
+        out = {}
+        for r, dec in self.decoders.items():
+            tokens = h.index_select(1, getattr(self, f"_held_{r}"))  # (B, n_r, D)
+            out[r] = dec(tokens)  # (B, n_r, d_r)
+            if r in self.pixel_heads:
+                out[r] = self.pixel_heads[r](tokens, out[r])
+        return out
 
 
 def region_positions(layout: CanvasLayout) -> torch.Tensor:
