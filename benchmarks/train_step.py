@@ -12,8 +12,8 @@ loop's forward on backward, so its overhead over the unchecked step should stay 
 forward's share of the step (`checkpoint_overhead` ≤ `recompute_share`). Two more world models
 show what the blocks' positions and `local_kernel` cost: `world_whole_canvas` runs its blocks
 on all N positions, as the model did before it skipped the ones in no region (the robot canvas:
-134 of 320), and `world_no_local_kernel` leaves out the region convolution of the `cpu` preset
-(`nn/local_mixing.py`).
+134 of 320), `world_no_local_kernel` leaves out the region convolution of the `cpu` preset
+(`nn/local_mixing.py`), and `world_pixel_head` adds `pixel_head=8` (`nn/pixel_head.py`).
 
 Prints one JSON line per (loops, model) and one ratio line per loop count.
 
@@ -32,7 +32,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from canvas_engineering.models import scratch
 from canvas_engineering.models.scratch import CanvasWorldModel, SwiGLU, TimestepEmbedder, modulate
 from canvas_engineering.training import TrainConfig
 from canvas_engineering.training.loop import build
@@ -125,16 +124,18 @@ def main() -> None:
                                   lambda out: sum(F.mse_loss(v, x[r]) for r, v in out.items()))
             if not ckpt and args.checkpoint:
                 steps["world_blocks_forward"] = blocks_forward(model, t)
-        whole = scratch.region_positions
-        scratch.region_positions = lambda layout: torch.arange(layout.num_positions)
         model = CanvasWorldModel(layout, run.topology, run.codecs,
-                                 dataclasses.replace(cfg, loops=loops))
-        scratch.region_positions = whole
+                                 dataclasses.replace(cfg, loops=loops),
+                                 positions=torch.arange(layout.num_positions))
         steps["world_whole_canvas"] = stepper(
             model, (x, t), lambda out: sum(F.mse_loss(v, x[r]) for r, v in out.items()))
         model = CanvasWorldModel(layout, run.topology, run.codecs,
                                  dataclasses.replace(cfg, loops=loops, local_kernel=0))
         steps["world_no_local_kernel"] = stepper(
+            model, (x, t), lambda out: sum(F.mse_loss(v, x[r]) for r, v in out.items()))
+        model = CanvasWorldModel(layout, run.topology, run.codecs,
+                                 dataclasses.replace(cfg, loops=loops, pixel_head=8))
+        steps["world_pixel_head"] = stepper(
             model, (x, t), lambda out: sum(F.mse_loss(v, x[r]) for r, v in out.items()))
         plain = PlainTransformer(8, D, cfg.n_heads, hidden, cfg.n_blocks * loops)
         xp = torch.randn(B, N, 8)
@@ -156,6 +157,7 @@ def main() -> None:
                "world_over_plain": round(med["world"] / med["plain"], 3),
                "whole_canvas_over_world": round(med["world_whole_canvas"] / med["world"], 3),
                "world_over_no_local_kernel": round(med["world"] / med["world_no_local_kernel"], 3),
+               "pixel_head_over_world": round(med["world_pixel_head"] / med["world"], 3),
                "target_1_25_met": med["world"] / med["plain"] <= 1.25 if loops == 3 else None}
         if args.checkpoint:
             overhead = med["world_checkpointed"] / med["world"] - 1

@@ -146,17 +146,16 @@ def test_backbones_registry_selects_the_scratch_model_and_names_the_valid_ones()
         get_backbone("dit")
 
 
-def test_blocks_skip_positions_in_no_region_and_give_the_whole_canvas_result(monkeypatch):
+def test_blocks_skip_positions_in_no_region_and_give_the_whole_canvas_result():
     # The robot canvas: 180 video + 5 action + 1 reward positions; the other 134 are in no
     # region, and no edge reads or writes them.
-    from canvas_engineering.models import scratch
-
     m = model(local_kernel=3)
     assert m.held.tolist() == sorted(set().union(*(LAYOUT.region_indices(r)
                                                    for r in LAYOUT.region_names)))
     assert len(m.held) == 186
-    monkeypatch.setattr(scratch, "region_positions", lambda layout: torch.arange(320))
-    whole = model(local_kernel=3)  # the same model run on every canvas position
+    torch.manual_seed(0)  # the same model run on every canvas position
+    whole = CanvasWorldModel(LAYOUT, TOPOLOGY, CODECS, backbone_config("debug", local_kernel=3),
+                             positions=torch.arange(320))
     with torch.no_grad():
         for p in m.parameters():  # make every part (gates, convs, decoders) do something
             p.add_(0.1 * torch.randn_like(p))
@@ -164,6 +163,9 @@ def test_blocks_skip_positions_in_no_region_and_give_the_whole_canvas_result(mon
     x, t = inputs(), torch.rand(2)
     got, expected = m(x, t), whole(x, t)
     assert got["visual"].abs().mean() > 0.1
+    with pytest.raises(ValueError, match=r"positions.*300 positions.*every position of region"):
+        CanvasWorldModel(LAYOUT, TOPOLOGY, CODECS, backbone_config("debug"),
+                         positions=torch.arange(300))
     for r in expected:
         torch.testing.assert_close(got[r], expected[r], atol=1e-5, rtol=1e-5)
 

@@ -239,10 +239,13 @@ class CanvasWorldModel(nn.Module):
     forward(x {region: (B, n_r, d_r)}, timestep (B,) in [0, 1], loops=None) → {region: (B, n_r,
     d_r)}; `x` has exactly one entry per codec. The width D is `config.d_model` (the layout's own
     d_model is not used). `loops` overrides `config.loops` for this call (a curriculum).
+    `positions` (M,), strictly increasing canvas indices, are the positions the blocks run on;
+    None: those of some region (the result is the same for any M that holds them).
     """
 
     def __init__(self, layout: CanvasLayout, topology: CanvasTopology,
-                 codecs: dict[str, RegionCodec], config: BackboneConfig):
+                 codecs: dict[str, RegionCodec], config: BackboneConfig,
+                 positions: torch.Tensor | None = None):
         super().__init__()
         if not isinstance(config, BackboneConfig):
             raise bad("config", type(config).__name__, "a BackboneConfig")
@@ -263,9 +266,14 @@ class CanvasWorldModel(nn.Module):
         self.encoders = nn.ModuleDict({r: nn.Linear(c.position_dim, D) for r, c in codecs.items()})
         self.decoders = nn.ModuleDict({r: nn.Linear(D, c.position_dim) for r, c in codecs.items()})
         # the positions the blocks run on: those of some region (no edge touches the others)
-        held = region_positions(layout)  # (M,)
+        held = (self.canvas.region_id >= 0).nonzero().flatten() if positions is None \
+            else positions  # (M,)
         self.register_buffer("held", held, persistent=False)
-        rank = position_ranks(held, layout.num_positions)  # (N,), -1: in no region
+        rank = position_ranks(held, layout.num_positions)  # (N,), -1: not held
+        for r in layout.region_names:
+            if bool((rank[layout.region_index_tensor(r)] < 0).any()):
+                raise bad("positions", f"{len(held)} positions", f"every position of region "
+                          f"{r!r} among them (the blocks run on region positions)")
         for r in codecs:  # each decoded region's positions, as indices into the held ones
             self.register_buffer(f"_held_{r}", rank[layout.region_index_tensor(r)],
                                  persistent=False)
@@ -339,14 +347,6 @@ class CanvasWorldModel(nn.Module):
             if r in self.pixel_heads:
                 out[r] = self.pixel_heads[r](tokens, out[r])
         return out
-
-
-def region_positions(layout: CanvasLayout) -> torch.Tensor:
-    """(M,) the canvas positions that lie in some region, increasing."""
-    held = torch.zeros(layout.num_positions, dtype=torch.bool)
-    for name in layout.region_names:
-        held[layout.region_index_tensor(name)] = True
-    return held.nonzero().flatten()
 
 
 def count_parameters(module: nn.Module) -> int:
