@@ -18,7 +18,7 @@ def run(monkeypatch, name: str, *argv: str) -> dict:
 
 def test_every_example_is_tested():
     tested = {"quickstart.py", "graft_cogvideox.py", "define_canvas.py", "train_on_episodes.py",
-              "push_env.py", "canvit_active_vision.py"}
+              "push_env.py", "canvit_active_vision.py", "robot_proprio.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -97,3 +97,21 @@ def test_train_on_episodes_trains_on_a_directory_of_episodes(monkeypatch, tmp_pa
     text = capsys.readouterr().out
     assert "episodes {'train': 4, 'held_out': 2}" in text
     assert {"summary.json", "config.json", "loss.png"} <= {p.name for p in out.iterdir()}
+
+
+def test_robot_proprio_trains_a_user_canvas_with_a_fourth_region(monkeypatch, tmp_path, capsys):
+    import json
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the example puts examples/ on it
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as done:
+        run(monkeypatch, "robot_proprio.py", f"--out={out}", "--steps=2", "--batch_size=2",
+            "--checkpoint_every=2", "--sample_steps=1", "--eval_episodes=2", "--eval_samples=1",
+            "--train_episodes=4", "--preset=debug")
+    assert done.value.code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    # the fourth region is trained, predicted and scored against the task's floor
+    assert set(summary["eval"]["mse"]) == {"visual", "action", "reward", "proprio"}
+    assert "floor" in summary["eval"]["mse"]["proprio"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["canvas"] == "robot_proprio:robot_proprio"
