@@ -218,6 +218,11 @@ def test_the_trainer_builds_the_cogvideox_backbone(tiny_dir):
         run = build(config)
     assert type(run.model) is CanvasCogVideoX and run.model.config.loops == 2
     assert len(run.model.blocks) == 2 and run.model.blocks[0].max_loops == 2
+    # scratch-only options are refused by name, not dropped
+    scratch_only = config.with_overrides(['--backbone_options={"pixel_head": 8, "gate": "zero"}'])
+    with pytest.raises(ConfigError, match=r"backbone_options: got \['pixel_head'\].*'d_model', "
+                                          r"'loops', 'gate', 'checkpoint'"):
+        build(scratch_only)
     with pytest.raises(ConfigError, match="pretrained_model_id: got None"):
         TrainConfig(backbone="cogvideox")
     with pytest.raises(ConfigError, match="pretrained_dtype: got 'int8'"):

@@ -77,12 +77,14 @@ class CogVideoXConfig:
         if self.dtype not in DTYPES:
             raise bad("dtype", self.dtype, f"one of {list(DTYPES)}")
 
+    FROM_PRESET = ("d_model", "loops", "gate", "checkpoint")  # what a preset gives it
+
     @classmethod
     def from_preset(cls, preset, pretrained_model_id: str, dtype: str = "bfloat16"):
-        """The canvas-side sizes (d_model, loops, gate, checkpoint) of a scratch
-        `BackboneConfig` preset, on the pretrained blocks of `pretrained_model_id`."""
-        return cls(pretrained_model_id, d_model=preset.d_model, loops=preset.loops,
-                   gate=preset.gate, checkpoint=preset.checkpoint, dtype=dtype)
+        """The canvas-side sizes (`FROM_PRESET`) of a scratch `BackboneConfig` preset, on the
+        pretrained blocks of `pretrained_model_id`."""
+        return cls(pretrained_model_id, dtype=dtype,
+                   **{name: getattr(preset, name) for name in cls.FROM_PRESET})
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -107,6 +107,10 @@ def build(config: TrainConfig) -> Run:
                   f"make a valid config ({e})", ConfigError) from None
     name = usable_backbone(config.backbone)  # cogvideox without diffusers: scratch, warned
     if name == "cogvideox":  # the preset sizes the canvas side; the blocks are pretrained
+        unused = sorted(set(config.backbone_options) - set(CogVideoXConfig.FROM_PRESET))
+        if unused:  # scratch-only options (pixel_head, local_kernel, ...): refuse, not ignore
+            raise bad("backbone_options", unused, f"options the cogvideox backbone takes: "
+                      f"{list(CogVideoXConfig.FROM_PRESET)}", ConfigError)
         backbone = CogVideoXConfig.from_preset(backbone, config.pretrained_model_id,
                                                config.pretrained_dtype)
     model = get_backbone(name)(schema.layout, schema.topology, codecs, backbone)
