@@ -1,19 +1,20 @@
 """One training step of the canvas world model against a plain dense transformer of the same
 size, measured interleaved in one run.
 
-The world model is the main job's (the robot canvas, the `debug` preset: D = 64, 4 heads, 2
-blocks) at each loop count; the plain transformer has the same width, heads, SwiGLU width and
+The world model is the main job's (the robot canvas, the `cpu` preset: D = 64, 4 heads, 3
+blocks, the region convolution) at each loop count; the plain transformer has the same width, heads, SwiGLU width and
 adaLN-Zero blocks, n_blocks × loops layers (the world model's effective depth), and dense
 softmax attention over all N canvas positions. A step is forward, MSE loss, backward and an
 AdamW step on random inputs (batch assembly and noise are left out: they are the same for
 both). Target: world / plain ≤ 1.25 at 3 loops on CPU. `--checkpoint` adds the world model
 with checkpointed loops and the looped blocks' forward alone: checkpointing recomputes each
 loop's forward on backward, so its overhead over the unchecked step should stay within that
-forward's share of the step (`checkpoint_overhead` ≤ `recompute_share`). Two more world models
-show what the blocks' positions and `local_kernel` cost: `world_whole_canvas` runs its blocks
-on all N positions, as the model did before it skipped the ones in no region (the robot canvas:
-134 of 320), `world_no_local_kernel` leaves out the region convolution of the `cpu` preset
-(`nn/local_mixing.py`), and `world_pixel_head` adds `pixel_head=8` (`nn/pixel_head.py`).
+forward's share of the step (`checkpoint_overhead` ≤ `recompute_share`). Three more world
+models show what the blocks' positions, `local_kernel` and `pixel_head` cost:
+`world_whole_canvas` runs its blocks on all N positions, as the model did before it skipped the
+ones in no region (the robot canvas: 134 of 320), `world_no_local_kernel` leaves out the region
+convolution of the `cpu` preset (`nn/local_mixing.py`), and `world_pixel_head` adds
+`pixel_head=8` (`nn/pixel_head.py`).
 
 Prints one JSON line per (loops, model) and one ratio line per loop count.
 
