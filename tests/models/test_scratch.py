@@ -166,6 +166,8 @@ def test_blocks_skip_positions_in_no_region_and_give_the_whole_canvas_result():
     with pytest.raises(ValueError, match=r"positions.*300 positions.*every position of region"):
         CanvasWorldModel(LAYOUT, TOPOLOGY, CODECS, backbone_config("debug"),
                          positions=torch.arange(300))
+    with pytest.raises(ValueError, match=r"positions: got \[0, 1\].*1-D integer tensor"):
+        CanvasWorldModel(LAYOUT, TOPOLOGY, CODECS, backbone_config("debug"), positions=[0, 1])
     for r in expected:
         torch.testing.assert_close(got[r], expected[r], atol=1e-5, rtol=1e-5)
 

@@ -268,8 +268,8 @@ class CanvasWorldModel(nn.Module):
         # the positions the blocks run on: those of some region (no edge touches the others)
         held = (self.canvas.region_id >= 0).nonzero().flatten() if positions is None \
             else positions  # (M,)
-        self.register_buffer("held", held, persistent=False)
         rank = position_ranks(held, layout.num_positions)  # (N,), -1: not held
+        self.register_buffer("held", held, persistent=False)
         for r in layout.region_names:
             if bool((rank[layout.region_index_tensor(r)] < 0).any()):
                 raise bad("positions", f"{len(held)} positions", f"every position of region "
