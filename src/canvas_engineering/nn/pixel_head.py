@@ -12,11 +12,11 @@ neighbouring patches agree at their borders; its output is added to the linear d
 at init, so the model starts as without it).
 
 Measured on the push task (issue 11, README "The world model"; 1,200 steps, two seeds): the
-video samples beat a Gaussian around the point prediction on CRPS by 45–48% (25% and 14%
-without), while the point prediction did not improve (frames 50 / 49% of the gap closed against
+video samples beat a Gaussian around the point prediction on CRPS by 43–48% (14% and 25%
+without), while the point prediction did not improve (frames 49 / 50% of the gap closed against
 46 / 54%) and a step cost 1.2×. Showing the convolution the input frame and the last context
 frame as well (a U-Net-style skip, tried and not kept) gave the samples a little more (52–54%)
-and the actions less (48–54% of their gap against 53–57%).
+and the actions less (48–54% of their gap against 56–59%).
 """
 
 from __future__ import annotations
