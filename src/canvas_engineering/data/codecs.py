@@ -23,6 +23,7 @@ import torch
 
 from canvas_engineering.errors import CanvasError, bad
 from canvas_engineering.spec.layout import CanvasLayout
+from canvas_engineering.spec.patches import from_patches, to_patches
 
 
 def _check_shape(name: str, x: object, expected: tuple[int | None, ...], what: str) -> None:
@@ -130,7 +131,7 @@ class VideoCodec(RegionCodec):
 
     Patch (i, j) of frame t holds pixels [i·ph, (i+1)·ph) × [j·pw, (j+1)·pw) and sits at the
     region's position (t, i, j); inside a position the values are ordered (c, y, x), so pixel
-    (c, y, x) of patch (i, j) is value c·ph·pw + (y − i·ph)·pw + (x − j·pw).
+    (c, y, x) of patch (i, j) is value c·ph·pw + (y − i·ph)·pw + (x − j·pw) (`spec.patches`).
 
     With `residual`, every frame after the last context frame (canvas frame t_current − 1) is
     stored as its difference from that frame: the future is coded as change, and predicting 0
@@ -169,21 +170,13 @@ class VideoCodec(RegionCodec):
     def _to_positions(self, data: torch.Tensor) -> torch.Tensor:
         _check_shape(f"video of region {self.region!r}", data, (None, *self.data_shape),
                      "(B, T_r, C, S, S)")
-        B, T, C = data.shape[:3]
-        (h, w), (ph, pw) = self.spatial, self.patch
         if self.residual:
             ref = self.reference
             data = torch.cat([data[:, :ref + 1], data[:, ref + 1:] - data[:, ref:ref + 1]], 1)
-        x = data.reshape(B, T, C, h, ph, w, pw)
-        x = x.permute(0, 1, 3, 5, 2, 4, 6)  # (B, T, h, w, C, ph, pw)
-        return x.reshape(B, self.num_positions, self.position_dim)  # (B, n_r, d_r)
+        return to_patches(data, self.spatial, self.patch)  # (B, n_r, d_r)
 
     def _from_positions(self, x: torch.Tensor) -> torch.Tensor:
-        B, C = x.shape[0], self.channels
-        (h, w), (ph, pw) = self.spatial, self.patch
-        x = x.reshape(B, self.frames, h, w, C, ph, pw)
-        x = x.permute(0, 1, 4, 2, 5, 3, 6)  # (B, T, C, h, ph, w, pw)
-        frames = x.reshape(B, *self.data_shape)
+        frames = from_patches(x, self.frames, self.spatial, self.patch)  # (B, T_r, C, S, S)
         if self.residual:
             ref = self.reference
             frames = torch.cat([frames[:, :ref + 1],

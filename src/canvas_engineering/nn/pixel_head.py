@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from canvas_engineering.errors import bad
+from canvas_engineering.spec.patches import from_patches, to_patches
 
 
 class PixelHead(nn.Module):
@@ -55,19 +56,12 @@ class PixelHead(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def images(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, n_r, c·ph·pw) patches → (B, T_r, c, S_h, S_w) frames, any c."""
-        B = x.shape[0]
-        (h, w), (ph, pw) = self.grid, self.patch
-        x = x.reshape(B, self.frames, h, w, -1, ph, pw)
-        x = x.permute(0, 1, 4, 2, 5, 3, 6)  # (B, T_r, c, h, ph, w, pw)
-        return x.reshape(B, self.frames, x.shape[2], h * ph, w * pw)
+        """(B, n_r, c·ph·pw) patches → (B, T_r, c, S_h, S_w) frames, any c (`spec.patches`)."""
+        return from_patches(x, self.frames, self.grid, self.patch)
 
     def patches(self, img: torch.Tensor) -> torch.Tensor:
         """(B, T_r, c, S_h, S_w) frames → (B, n_r, c·ph·pw) patches; the inverse of `images`."""
-        B, T, c = img.shape[:3]
-        (h, w), (ph, pw) = self.grid, self.patch
-        x = img.reshape(B, T, c, h, ph, w, pw).permute(0, 1, 3, 5, 2, 4, 6)  # (B,T,h,w,c,ph,pw)
-        return x.reshape(B, T * h * w, c * ph * pw)
+        return to_patches(img, self.grid, self.patch)
 
     def forward(self, tokens: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
         B = tokens.shape[0]
