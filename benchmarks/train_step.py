@@ -115,29 +115,23 @@ def main() -> None:
     torch.manual_seed(0)
     x = {r: torch.randn(B, c.num_positions, c.position_dim) for r, c in run.codecs.items()}
     t = torch.rand(B)
+
+    def world(positions=None, **changes):
+        """A world model of the run's config with `changes`, and its timed step."""
+        model = CanvasWorldModel(layout, run.topology, run.codecs,
+                                 dataclasses.replace(cfg, **changes), positions=positions)
+        loss = lambda out: sum(F.mse_loss(v, x[r]) for r, v in out.items())
+        return model, stepper(model, (x, t), loss)
+
     for loops in args.loops:
         steps = {}
-        variants = [("world", False)] + ([("world_checkpointed", True)] if args.checkpoint else [])
-        for name, ckpt in variants:
-            model = CanvasWorldModel(layout, run.topology, run.codecs,
-                                     dataclasses.replace(cfg, loops=loops, checkpoint=ckpt))
-            steps[name] = stepper(model, (x, t),
-                                  lambda out: sum(F.mse_loss(v, x[r]) for r, v in out.items()))
-            if not ckpt and args.checkpoint:
-                steps["world_blocks_forward"] = blocks_forward(model, t)
-        model = CanvasWorldModel(layout, run.topology, run.codecs,
-                                 dataclasses.replace(cfg, loops=loops),
-                                 positions=torch.arange(layout.num_positions))
-        steps["world_whole_canvas"] = stepper(
-            model, (x, t), lambda out: sum(F.mse_loss(v, x[r]) for r, v in out.items()))
-        model = CanvasWorldModel(layout, run.topology, run.codecs,
-                                 dataclasses.replace(cfg, loops=loops, local_kernel=0))
-        steps["world_no_local_kernel"] = stepper(
-            model, (x, t), lambda out: sum(F.mse_loss(v, x[r]) for r, v in out.items()))
-        model = CanvasWorldModel(layout, run.topology, run.codecs,
-                                 dataclasses.replace(cfg, loops=loops, pixel_head=8))
-        steps["world_pixel_head"] = stepper(
-            model, (x, t), lambda out: sum(F.mse_loss(v, x[r]) for r, v in out.items()))
+        model, steps["world"] = world(loops=loops)
+        if args.checkpoint:
+            steps["world_blocks_forward"] = blocks_forward(model, t)
+            steps["world_checkpointed"] = world(loops=loops, checkpoint=True)[1]
+        steps["world_whole_canvas"] = world(torch.arange(N), loops=loops)[1]
+        steps["world_no_local_kernel"] = world(loops=loops, local_kernel=0)[1]
+        steps["world_pixel_head"] = world(loops=loops, pixel_head=8)[1]
         plain = PlainTransformer(8, D, cfg.n_heads, hidden, cfg.n_blocks * loops)
         xp = torch.randn(B, N, 8)
         steps["plain"] = stepper(plain, (xp, t), lambda out, xp=xp: F.mse_loss(out, xp))
