@@ -7,12 +7,14 @@ Data flow (reads bottom-up: small parts first, the model last):
 1. per-region encoders (Linear d_r → D) place tokens on a `SpatiotemporalCanvas`; positions in
    a region without a codec keep the canvas's empty token + structure; positions in no region
    are dropped: no edge of a topology reads or writes them, so the blocks run on the M region
-   positions only (186 of the robot canvas's 320);
+   positions only (186 of the robot canvas's 320); with `video_unet`, a convolutional encoder
+   adds features of each video region's context frames to their tokens (`VideoUNet`);
 2. the diffusion timestep → sinusoidal features → MLP → conditioning vector c (B, D);
 3. `n_blocks` `CanvasDiTBlock`s, each looped by a `LoopedBlockWrapper` (weight-tied, learned
    loop embeddings, zero-initialised gates), attention following the canvas topology;
 4. final AdaLN + per-region decoders (Linear D → d_r), and with `pixel_head` a convolution
-   over each video region's pixels that refines its decoded patches (`PixelHead`).
+   over each video region's pixels that refines its decoded patches (`PixelHead`), and with
+   `video_unet` the convolutional decoder of its future frames (`VideoUNet`).
 
 adaLN-Zero (DiT, Peebles & Xie 2023): every modulation layer starts at zero, so each block is the
 identity at init and the model's output at init does not depend on the loop count.
@@ -38,6 +40,7 @@ from canvas_engineering.nn.loop_schedules import SharpeningSchedule
 from canvas_engineering.nn.looped import GATES, LoopedBlockWrapper
 from canvas_engineering.nn.pixel_head import PixelHead
 from canvas_engineering.nn.semantic import SemanticConditioner
+from canvas_engineering.nn.video_unet import VideoUNet
 from canvas_engineering.spec.layout import CanvasLayout
 from canvas_engineering.spec.topology import CanvasTopology
 
@@ -64,6 +67,10 @@ class BackboneConfig:
         pixel_head: K > 0 refines each video region's decoded patches with two 3 × 3
             convolutions of K channels over its frames' pixels, fed by the tokens upsampled to
             pixels (`PixelHead`, zero at init): much better video samples; 0: none.
+        video_unet: W > 0 wraps each video region in a convolutional encoder (its context
+            frames → token additions) and decoder (future tokens → pixels, with skips from
+            the last context frame) at full and half resolution, W and 2W channels
+            (`VideoUNet`, zero at init): better frames and samples; 0: none.
     """
 
     d_model: int = 64
@@ -81,6 +88,7 @@ class BackboneConfig:
     semantic: bool = False
     local_kernel: int = 0
     pixel_head: int = 0
+    video_unet: int = 0
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_heads", "n_blocks", "loops", "freq_dim"):
@@ -92,9 +100,10 @@ class BackboneConfig:
         k = self.local_kernel
         if isinstance(k, bool) or not isinstance(k, int) or k < 0 or (k and k % 2 == 0):
             raise bad("local_kernel", k, "0 (none) or an odd int >= 1")
-        p = self.pixel_head
-        if isinstance(p, bool) or not isinstance(p, int) or p < 0:
-            raise bad("pixel_head", p, "0 (none) or an int >= 1 (hidden channels)")
+        for name in ("pixel_head", "video_unet"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise bad(name, v, "0 (none) or an int >= 1 (hidden channels)")
         if self.freq_dim % 2:
             raise bad("freq_dim", self.freq_dim, "an even int")
         r = self.mlp_ratio
@@ -294,6 +303,11 @@ class CanvasWorldModel(nn.Module):
         self.pixel_heads = nn.ModuleDict({
             r: PixelHead(D, c.channels, c.frames, c.spatial, c.patch, config.pixel_head)
             for r, c in codecs.items() if config.pixel_head and isinstance(c, VideoCodec)})
+        # 7. optional: a convolutional path around the blocks for each video region (after the
+        # pixel heads, for the same reason)
+        self.video_unets = nn.ModuleDict({
+            r: _video_unet(r, c, D, config.video_unet)
+            for r, c in codecs.items() if config.video_unet and isinstance(c, VideoCodec)})
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
@@ -331,8 +345,13 @@ class CanvasWorldModel(nn.Module):
                 loops: int | None = None) -> dict[str, torch.Tensor]:
         B = self._check_inputs(x, timestep)
         h = self.canvas.create_empty(B)  # (B, N, D)
+        skips = {}
         for r, enc in self.encoders.items():
-            h = self.canvas.place(h, enc(x[r]), r)  # region tokens + structure
+            tokens = enc(x[r])  # (B, n_r, D)
+            if r in self.video_unets:
+                add, skips[r] = self.video_unets[r].encode(x[r])
+                tokens = tokens + add
+            h = self.canvas.place(h, tokens, r)  # region tokens + structure
         if self.semantic is not None:
             h = self.semantic(h)
         h = h.index_select(1, self.held)  # (B, M, D): the region positions
@@ -346,7 +365,19 @@ class CanvasWorldModel(nn.Module):
             out[r] = dec(tokens)  # (B, n_r, d_r)
             if r in self.pixel_heads:
                 out[r] = self.pixel_heads[r](tokens, out[r])
+            if r in self.video_unets:
+                out[r] = self.video_unets[r].decode(tokens, out[r], skips[r])
         return out
+
+
+def _video_unet(region: str, codec: VideoCodec, width: int, hidden: int) -> VideoUNet:
+    """The `VideoUNet` of a video region; a region it cannot wrap is refused by name."""
+    try:
+        return VideoUNet(width, codec.channels, codec.frames, tuple(codec.spatial),
+                         tuple(codec.patch), codec.reference, hidden)
+    except ValueError as e:
+        raise bad("video_unet", hidden, f"video regions with context and future frames and "
+                  f"even patch sides; region {region!r}: {e}") from None
 
 
 def count_parameters(module: nn.Module) -> int:

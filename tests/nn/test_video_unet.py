@@ -1,0 +1,163 @@
+"""VideoUNet: zero at init, what each half reads and writes (frames, pixels, tokens) by the
+reach of its convolutions, the encoder written out layer by layer, named errors, and a world
+model that starts as the one without it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from canvas_engineering.data.codecs import make_codecs
+from canvas_engineering.models.scratch import CanvasWorldModel, backbone_config
+from canvas_engineering.nn.video_unet import VideoUNet
+from canvas_engineering.spec.canvases import robot
+
+SCHEMA = robot()  # t_current = 2: frames 0, 1 are context, 2..4 the future
+CODECS = make_codecs(SCHEMA.layout, {"visual": {"kind": "video", "channels": 3, "image_size": 24},
+                                     "action": {"kind": "vector", "dim": 2},
+                                     "reward": {"kind": "vector", "dim": 1}})
+VIDEO = CODECS["visual"]  # 5 frames of a 6 x 6 grid of 4 x 4 patches, 3 channels
+
+
+def unet(hidden: int = 4, live: bool = True) -> VideoUNet:
+    torch.manual_seed(0)
+    u = VideoUNet(8, VIDEO.channels, VIDEO.frames, VIDEO.spatial, VIDEO.patch, VIDEO.reference,
+                  hidden)
+    if live:  # the zero-initialised last layers, made to pass something on
+        for layer in (u.to_tokens, u.out):
+            torch.nn.init.normal_(layer.weight, std=0.3)
+    return u
+
+
+def frames_of(x):  # (B, n_r, d_r) -> (B, T, C, S, S)
+    return VIDEO.decode(x)  # unfit codec: a pure rearrangement
+
+
+def test_the_reference_is_the_last_context_frame():
+    assert VIDEO.reference == 1
+
+
+def test_zero_at_init():
+    u = unet(live=False)
+    x, tokens, patches = torch.randn(2, 180, 48), torch.randn(2, 180, 8), torch.randn(2, 180, 48)
+    add, skips = u.encode(x)
+    assert torch.equal(add, torch.zeros(2, 180, 8))
+    assert torch.equal(u.decode(tokens, patches, skips), patches)
+
+
+def test_encoder_written_out_layer_by_layer():
+    u = unet(hidden=3)
+    g = torch.Generator().manual_seed(1)
+    frames = torch.randn(2, 5, 3, 24, 24, generator=g)
+    add, _ = u.encode(VIDEO.encode(frames))
+    add = add.reshape(2, 5, 6, 6, 8)  # (B, T, h, w, D): the codec's frame-major token order
+    for b in range(2):
+        for t in range(5):
+            if t > 1:  # future frames get nothing
+                assert torch.equal(add[b, t], torch.zeros(6, 6, 8))
+                continue
+            h = F.silu(F.conv2d(frames[b, t][None], u.stem.weight, u.stem.bias, padding=1))
+            h = F.silu(F.conv2d(h, u.down.weight, u.down.bias, stride=2, padding=1))
+            for conv in u.trunk:
+                h = h + F.silu(F.conv2d(h, conv.weight, conv.bias, padding=1))
+            want = F.conv2d(h, u.to_tokens.weight, u.to_tokens.bias, stride=2)[0]  # (D, 6, 6)
+            torch.testing.assert_close(add[b, t], want.permute(1, 2, 0), rtol=1e-4, atol=1e-4)
+
+
+def test_encoder_reads_only_context_frames_and_nearby_pixels():
+    u = unet()
+    x = torch.randn(1, 180, 48)
+    add, (full, half) = u.encode(x)
+    frames = frames_of(x)
+    future = frames.clone()
+    future[:, 2:] += torch.randn_like(future[:, 2:])  # noise on the future: nothing changes
+    add2, (full2, half2) = u.encode(VIDEO.encode(future))
+    assert torch.equal(add2, add) and torch.equal(full2, full) and torch.equal(half2, half)
+    corner = frames.clone()
+    corner[0, 0, :, 0, 0] += 1.0  # frame 0's top-left pixel
+    diff = (u.encode(VIDEO.encode(corner))[0] - add).abs().reshape(5, 6, 6, 8).sum(-1)
+    # the stem reaches pixel 1, the stride-2 conv half pixel 1, the two trunk convs half pixel
+    # 3, the token conv (2 half pixels a token) tokens 0 and 1; frame 1 is not read
+    assert diff[0, 1, 1] > 0
+    assert diff[0, 2:].sum() == 0 and diff[0, :, 2:].sum() == 0 and diff[1:].sum() == 0
+
+
+def test_decoder_writes_only_future_frames_near_the_token():
+    u = unet()
+    x, tokens, patches = torch.randn(1, 180, 48), torch.randn(1, 180, 8), torch.randn(1, 180, 48)
+    _, skips = u.encode(x)
+    out = u.decode(tokens, patches, skips)
+    assert torch.equal(frames_of(out)[:, :2], frames_of(patches)[:, :2])  # context untouched
+    assert not torch.equal(frames_of(out)[:, 2:], frames_of(patches)[:, 2:])
+    moved = tokens.clone()
+    moved[0, 3 * 36 + 5 * 6 + 5] += 1.0  # frame 3, patch (5, 5): pixels [20, 24) x [20, 24)
+    diff = (frames_of(u.decode(moved, patches, skips)) - frames_of(out)).abs()[0].sum(1)
+    assert diff[3, 20:, 20:].sum() > 0
+    # half resolution: two 3x3 convs reach 2 half px (4 px); full: one 3x3 conv + the output
+    # conv 2 px: at most 6 px beyond the patch, so pixels left of 14 never move
+    assert diff[3, :14].sum() == 0 and diff[3, :, :14].sum() == 0
+    assert diff[[0, 1, 2, 4]].sum() == 0
+
+
+def test_decoder_draws_from_the_reference_frame():
+    u = unet()
+    x, tokens, patches = torch.randn(1, 180, 48), torch.randn(1, 180, 8), torch.randn(1, 180, 48)
+    out = u.decode(tokens, patches, u.encode(x)[1])
+    frames = frames_of(x)
+    older = frames.clone()
+    older[:, 0] += 1.0  # an earlier context frame: reaches the decoder only through tokens
+    assert torch.equal(u.decode(tokens, patches, u.encode(VIDEO.encode(older))[1]), out)
+    last = frames.clone()
+    last[:, 1] += 1.0  # the reference frame: through the skips
+    assert not torch.equal(u.decode(tokens, patches, u.encode(VIDEO.encode(last))[1]), out)
+
+
+def test_bad_arguments_are_named():
+    args = (8, 3, 5, (6, 6))
+    with pytest.raises(ValueError, match=r"patch: got \(3, 4\).*even ints"):
+        VideoUNet(*args, (3, 4), 1, 4)
+    with pytest.raises(ValueError, match=r"reference: got 4.*context and future"):
+        VideoUNet(*args, (4, 4), 4, 4)
+    with pytest.raises(ValueError, match=r"hidden: got 0"):
+        VideoUNet(*args, (4, 4), 1, 0)
+    with pytest.raises(ValueError, match=r"video_unet: got -1"):
+        backbone_config("debug", video_unet=-1)
+
+
+def test_a_region_without_context_is_refused_by_name():
+    layout = dataclasses.replace(SCHEMA.layout, t_current=0)  # every frame is future
+    codecs = make_codecs(layout, {"visual": {"kind": "video", "channels": 3, "image_size": 24},
+                                  "action": {"kind": "vector", "dim": 2},
+                                  "reward": {"kind": "vector", "dim": 1}})
+    with pytest.raises(ValueError, match=r"video_unet: got 4.*region 'visual'.*reference: got -1"):
+        CanvasWorldModel(layout, SCHEMA.topology, codecs, backbone_config("debug", video_unet=4))
+
+
+def test_world_model_with_the_path_starts_as_the_one_without():
+    def model(**options):
+        torch.manual_seed(0)
+        return CanvasWorldModel(SCHEMA.layout, SCHEMA.topology, CODECS,
+                                backbone_config("debug", **options))
+
+    plain, wrapped = model(), model(video_unet=4)
+    assert set(wrapped.video_unets) == {"visual"}  # video regions only
+    for p in plain.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    wrapped.load_state_dict(plain.state_dict(), strict=False)
+    g = torch.Generator().manual_seed(1)
+    x = {r: torch.randn(2, c.num_positions, c.position_dim, generator=g)
+         for r, c in CODECS.items()}
+    t = torch.rand(2, generator=g)
+    want, got = plain(x, t), wrapped(x, t)
+    for r in CODECS:
+        torch.testing.assert_close(got[r], want[r])
+    # a live encoder reaches every region through the blocks; the decoder only the video
+    torch.nn.init.normal_(wrapped.video_unets["visual"].out.weight)
+    got = wrapped(x, t)
+    assert not torch.allclose(got["visual"], want["visual"])
+    torch.testing.assert_close(got["action"], want["action"])
+    torch.nn.init.normal_(wrapped.video_unets["visual"].to_tokens.weight)
+    assert not torch.allclose(wrapped(x, t)["action"], want["action"])
