@@ -9,12 +9,13 @@ AdamW step on random inputs (batch assembly and noise are left out: they are the
 both). Target: world / plain ≤ 1.25 at 3 loops on CPU. `--checkpoint` adds the world model
 with checkpointed loops and the looped blocks' forward alone: checkpointing recomputes each
 loop's forward on backward, so its overhead over the unchecked step should stay within that
-forward's share of the step (`checkpoint_overhead` ≤ `recompute_share`). Three more world
-models show what the blocks' positions, `local_kernel` and `pixel_head` cost:
+forward's share of the step (`checkpoint_overhead` ≤ `recompute_share`). Four more world
+models show what the blocks' positions, `local_kernel`, `pixel_head` and `video_unet` cost:
 `world_whole_canvas` runs its blocks on all N positions, as the model did before it skipped the
 ones in no region (the robot canvas: 134 of 320), `world_no_local_kernel` leaves out the region
-convolution of the `cpu` preset (`nn/local_mixing.py`), and `world_pixel_head` adds
-`pixel_head=8` (`nn/pixel_head.py`).
+convolution of the `cpu` preset (`nn/local_mixing.py`), `world_pixel_head` adds
+`pixel_head=8` (`nn/pixel_head.py`) and `world_video_unet` `video_unet=16`
+(`nn/video_unet.py`).
 
 Prints one JSON line per (loops, model) and one ratio line per loop count.
 
@@ -132,6 +133,7 @@ def main() -> None:
         steps["world_whole_canvas"] = world(torch.arange(N), loops=loops)[1]
         steps["world_no_local_kernel"] = world(loops=loops, local_kernel=0)[1]
         steps["world_pixel_head"] = world(loops=loops, pixel_head=8)[1]
+        steps["world_video_unet"] = world(loops=loops, video_unet=16)[1]
         plain = PlainTransformer(8, D, cfg.n_heads, hidden, cfg.n_blocks * loops)
         xp = torch.randn(B, N, 8)
         steps["plain"] = stepper(plain, (xp, t), lambda out, xp=xp: F.mse_loss(out, xp))
@@ -153,6 +155,7 @@ def main() -> None:
                "whole_canvas_over_world": round(med["world_whole_canvas"] / med["world"], 3),
                "world_over_no_local_kernel": round(med["world"] / med["world_no_local_kernel"], 3),
                "pixel_head_over_world": round(med["world_pixel_head"] / med["world"], 3),
+               "video_unet_over_world": round(med["world_video_unet"] / med["world"], 3),
                "target_1_25_met": med["world"] / med["plain"] <= 1.25 if loops == 3 else None}
         if args.checkpoint:
             overhead = med["world_checkpointed"] / med["world"] - 1
