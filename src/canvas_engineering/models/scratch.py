@@ -70,7 +70,7 @@ class BackboneConfig:
         video_unet: W > 0 wraps each video region in a convolutional encoder (its context
             frames → token additions) and decoder (future tokens → pixels, with skips from
             the last context frame) at full and half resolution, W and 2W channels
-            (`VideoUNet`, zero at init): better frames and samples; 0: none.
+            (`VideoUNet`, zero at init): better frames and samples, fewer action points; 0: none.
     """
 
     d_model: int = 64
