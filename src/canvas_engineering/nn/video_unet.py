@@ -25,8 +25,8 @@ alone: the future is noise during sampling, and the context is given.
 
 Measured on the push task (issue 11, README "The world model"; two seeds, W = 16): a training
 step costs 1.35×; at equal time (900 steps against 1,200) the path closes 59 / 59% of the
-frames gap against 46 / 54% without, its frame samples beat the Gaussian around the point
-prediction by 55% on CRPS (14 / 25% without), and the actions close 54 / 52% against 59 / 57%:
+frames gap against 45 / 54% without, its frame samples beat the Gaussian around the point
+prediction by 55% on CRPS (8 / 25% without), and the actions close 54 / 52% against 57 / 57%:
 with the future drawn from the context frame by convolutions, the tokens no longer have to
 track what moved, which the actions need (the decoder alone, without the encoder: 31%).
 """
