@@ -161,3 +161,46 @@ def test_world_model_with_the_path_starts_as_the_one_without():
     torch.testing.assert_close(got["action"], want["action"])
     torch.nn.init.normal_(wrapped.video_unets["visual"].to_tokens.weight)
     assert not torch.allclose(wrapped(x, t)["action"], want["action"])
+
+
+def test_auxiliary_loss_adds_the_weighted_fit_of_the_linear_decoder():
+    from canvas_engineering.training.diffusion import CanvasDiffusion
+
+    torch.manual_seed(0)
+    model = CanvasWorldModel(SCHEMA.layout, SCHEMA.topology, CODECS,
+                             backbone_config("debug", video_unet=4, video_unet_aux=0.5))
+    for p in model.parameters():  # every path live, the zero-initialised layers included
+        torch.nn.init.normal_(p, std=0.05)
+    diffusion = CanvasDiffusion(SCHEMA.layout)
+    g = torch.Generator().manual_seed(1)
+    x0 = {r: torch.randn(2, c.num_positions, c.position_dim, generator=g)
+          for r, c in CODECS.items()}
+    noise = {r: torch.randn(v.shape, generator=g) for r, v in x0.items()}
+    t = torch.tensor([0.3, 1.0])
+    plain, parts = diffusion.loss(model, x0, t, noise)
+    total, parts_aux = diffusion.loss(model, x0, t, noise, auxiliary=True)
+    for r in parts:  # the per-region losses are the predictions' alone
+        torch.testing.assert_close(parts_aux[r], parts[r])
+    xt = diffusion.q_sample(x0, t, noise)
+    _, aux = model(xt, t, auxiliary=True)
+    assert set(aux) == {"visual"} and aux["visual"][1] == 0.5
+    # by hand: weighted MSE of the auxiliary prediction, over the loss's own denominator
+    w = {r: diffusion.loss_weights(r) for r in x0}
+    den = sum(w[r].sum() * 2 for r in x0)
+    err = (aux["visual"][0] - diffusion.target(x0["visual"], t, noise["visual"])).pow(2).mean(-1)
+    torch.testing.assert_close(total, plain + 0.5 * (err * w["visual"]).sum() / den)
+    # the auxiliary prediction is the model's without the path's correction
+    unet = model.video_unets["visual"]
+    torch.nn.init.zeros_(unet.out.weight)
+    torch.nn.init.zeros_(unet.out.bias)
+    torch.testing.assert_close(model(xt, t)["visual"], aux["visual"][0])
+    off = CanvasWorldModel(SCHEMA.layout, SCHEMA.topology, CODECS,
+                           backbone_config("debug", video_unet=4))
+    assert off(xt, t, auxiliary=True)[1] == {}
+
+
+def test_auxiliary_weight_is_validated():
+    with pytest.raises(ValueError, match=r"video_unet_aux: got 1.0.*without video_unet"):
+        backbone_config("debug", video_unet_aux=1.0)
+    with pytest.raises(ValueError, match=r"video_unet_aux: got -1.*finite number >= 0"):
+        backbone_config("debug", video_unet=4, video_unet_aux=-1)

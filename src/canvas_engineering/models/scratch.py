@@ -71,6 +71,10 @@ class BackboneConfig:
             frames → token additions) and decoder (future tokens → pixels, with skips from
             the last context frame) at full and half resolution, W and 2W channels
             (`VideoUNet`, zero at init): better frames and samples, fewer action points; 0: none.
+        video_unet_aux: w > 0 also fits each such region's linear decoder alone (before the
+            path's correction) to the same target, with w times the region's loss weight
+            (`forward(..., auxiliary=True)`, `CanvasDiffusion.loss(..., auxiliary=True)`): the
+            tokens keep predicting the future frames themselves, which the actions need.
     """
 
     d_model: int = 64
@@ -89,6 +93,7 @@ class BackboneConfig:
     local_kernel: int = 0
     pixel_head: int = 0
     video_unet: int = 0
+    video_unet_aux: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_heads", "n_blocks", "loops", "freq_dim"):
@@ -104,6 +109,12 @@ class BackboneConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise bad(name, v, "0 (none) or an int >= 1 (hidden channels)")
+        w = self.video_unet_aux
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < math.inf:
+            raise bad("video_unet_aux", w, "a finite number >= 0")
+        if w and not self.video_unet:
+            raise bad("video_unet_aux", w, "0 without video_unet (it weighs the fit of the "
+                      "linear decoder that the video_unet corrects)")
         if self.freq_dim % 2:
             raise bad("freq_dim", self.freq_dim, "an even int")
         r = self.mlp_ratio
@@ -342,7 +353,10 @@ class CanvasWorldModel(nn.Module):
         return B
 
     def forward(self, x: dict[str, torch.Tensor], timestep: torch.Tensor,
-                loops: int | None = None) -> dict[str, torch.Tensor]:
+                loops: int | None = None, auxiliary: bool = False):
+        """region -> prediction (B, n_r, d_r). With `auxiliary`, (that dict, region -> (the
+        linear decoder's prediction before the `VideoUNet` correction (B, n_r, d_r), its weight
+        `video_unet_aux`)) for the video regions the path wraps (none when the weight is 0)."""
         B = self._check_inputs(x, timestep)
         h = self.canvas.create_empty(B)  # (B, N, D)
         skips = {}
@@ -359,15 +373,17 @@ class CanvasWorldModel(nn.Module):
         for block in self.blocks:
             h = block(h, c, loops=loops)
         h = self.final(h, c)
-        out = {}
+        out, aux = {}, {}
         for r, dec in self.decoders.items():
             tokens = h.index_select(1, getattr(self, f"_held_{r}"))  # (B, n_r, D)
             out[r] = dec(tokens)  # (B, n_r, d_r)
             if r in self.pixel_heads:
                 out[r] = self.pixel_heads[r](tokens, out[r])
             if r in self.video_unets:
+                if self.config.video_unet_aux:
+                    aux[r] = (out[r], self.config.video_unet_aux)
                 out[r] = self.video_unets[r].decode(tokens, out[r], skips[r])
-        return out
+        return (out, aux) if auxiliary else out
 
 
 def _video_unet(region: str, codec: VideoCodec, width: int, hidden: int) -> VideoUNet:

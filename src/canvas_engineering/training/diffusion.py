@@ -115,27 +115,37 @@ class CanvasDiffusion:
         return a * noise - s * x0
 
     def loss(self, model, x0: dict, t: torch.Tensor, noise: dict, *,
-             model_kwargs: dict | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+             model_kwargs: dict | None = None,
+             auxiliary: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Weighted MSE of the prediction target on the diffused positions.
 
         Per position: MSE over d_r, weighted by `loss_weight_mask`; total = Σ w·mse / Σ w over
         the batch and every region. Per-region losses (same weighting, detached) are returned
         for the regions that have weighted positions. `model_kwargs` go to the model as they are
-        (DiT's convention: the objective does not know the model's options).
+        (DiT's convention: the objective does not know the model's options). With `auxiliary`
+        the model is called with `auxiliary=True` and returns (predictions, region ->
+        (auxiliary prediction of the same target, weight a)); each adds a·Σ w·mse / Σ w to the
+        total (deep supervision; `BackboneConfig.video_unet_aux`), not to the per-region losses.
         """
         B = self._check(x0, t, noise)
-        pred = model(self._mix(x0, t, noise), t, **(model_kwargs or {}))
+        kwargs = {**(model_kwargs or {}), **({"auxiliary": True} if auxiliary else {})}
+        pred = model(self._mix(x0, t, noise), t, **kwargs)
+        pred, extra = pred if auxiliary else (pred, {})
         num, den, per_region = 0.0, 0.0, {}
+        targets = {r: self.target(x0_r, t, noise[r]).float() for r, x0_r in x0.items()}
         for r, x0_r in x0.items():
             w = self.loss_weights(r).to(x0_r.device)  # (n_r,)
-            err = (pred[r].float() - self.target(x0_r, t, noise[r]).float()).pow(2).mean(-1)
-            r_num, r_den = (err * w).sum(), w.sum() * B  # err (B, n_r)
+            err = (pred[r].float() - targets[r]).pow(2).mean(-1)  # (B, n_r)
+            r_num, r_den = (err * w).sum(), w.sum() * B
             num, den = num + r_num, den + r_den
             if r_den > 0:
                 per_region[r] = (r_num / r_den).detach()
         if not den > 0:
             raise CanvasError(f"loss: regions {sorted(x0)} have no diffused position with a "
                               "loss weight > 0 (is_output, t >= t_current, loss_weight > 0)")
+        for r, (p, a) in extra.items():
+            w = self.loss_weights(r).to(p.device)
+            num = num + a * ((p.float() - targets[r]).pow(2).mean(-1) * w).sum()
         return num / den, per_region
 
     # -- sampling -------------------------------------------------------------------------------

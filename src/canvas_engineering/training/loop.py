@@ -235,6 +235,8 @@ def _steps(acc, r: Run, model, optimizer, start: int, run_dir: Path, progress: b
 
     bar = Progress(start, config.steps, enabled=progress and acc.is_main_process)
     began, running = time.perf_counter(), None
+    # deep supervision of the video path's linear readout (`BackboneConfig.video_unet_aux`)
+    auxiliary = bool(getattr(getattr(r.model, "config", None), "video_unet_aux", 0))
     for step in range(start, config.steps):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
@@ -247,7 +249,7 @@ def _steps(acc, r: Run, model, optimizer, start: int, run_dir: Path, progress: b
         noise = {k: v.to(acc.device) for k, v in noise.items()}
         loops = curriculum.apply(r.model.blocks, step) if curriculum else max_loops
         with acc.autocast():
-            loss, parts = r.diffusion.loss(model, x0, t, noise)
+            loss, parts = r.diffusion.loss(model, x0, t, noise, auxiliary=auxiliary)
         optimizer.zero_grad(set_to_none=True)
         acc.backward(loss)
         if config.grad_clip > 0:
