@@ -88,7 +88,7 @@ class TrainConfig:
     objective: str = "diffusion"
     standardize: bool = True
     residual_video: bool = False
-    steps: int = 1200
+    steps: int = 900
     batch_size: int = 32
     lr: float = 3e-3
     warmup: int = 100
