@@ -2,7 +2,7 @@
 size, measured interleaved in one run.
 
 The world model is the main job's (the robot canvas, the `cpu` preset: D = 64, 4 heads, 3
-blocks, the region convolution) at each loop count; the plain transformer has the same width, heads, SwiGLU width and
+blocks, the region convolution, the video path) at each loop count; the plain transformer has the same width, heads, SwiGLU width and
 adaLN-Zero blocks, n_blocks × loops layers (the world model's effective depth), and dense
 softmax attention over all N canvas positions. A step is forward, MSE loss, backward and an
 AdamW step on random inputs (batch assembly and noise are left out: they are the same for
@@ -14,7 +14,7 @@ models show what the blocks' positions, `local_kernel`, `pixel_head` and `video_
 `world_whole_canvas` runs its blocks on all N positions, as the model did before it skipped the
 ones in no region (the robot canvas: 134 of 320), `world_no_local_kernel` leaves out the region
 convolution of the `cpu` preset (`nn/local_mixing.py`), `world_pixel_head` adds
-`pixel_head=8` (`nn/pixel_head.py`) and `world_video_unet` `video_unet=16`
+`pixel_head=8` (`nn/pixel_head.py`) and `world_no_video_unet` leaves out its video path
 (`nn/video_unet.py`).
 
 Prints one JSON line per (loops, model) and one ratio line per loop count.
@@ -133,7 +133,7 @@ def main() -> None:
         steps["world_whole_canvas"] = world(torch.arange(N), loops=loops)[1]
         steps["world_no_local_kernel"] = world(loops=loops, local_kernel=0)[1]
         steps["world_pixel_head"] = world(loops=loops, pixel_head=8)[1]
-        steps["world_video_unet"] = world(loops=loops, video_unet=16)[1]
+        steps["world_no_video_unet"] = world(loops=loops, video_unet=0, video_unet_aux=0.0)[1]
         plain = PlainTransformer(8, D, cfg.n_heads, hidden, cfg.n_blocks * loops)
         xp = torch.randn(B, N, 8)
         steps["plain"] = stepper(plain, (xp, t), lambda out, xp=xp: F.mse_loss(out, xp))
@@ -155,7 +155,7 @@ def main() -> None:
                "whole_canvas_over_world": round(med["world_whole_canvas"] / med["world"], 3),
                "world_over_no_local_kernel": round(med["world"] / med["world_no_local_kernel"], 3),
                "pixel_head_over_world": round(med["world_pixel_head"] / med["world"], 3),
-               "video_unet_over_world": round(med["world_video_unet"] / med["world"], 3),
+               "world_over_no_video_unet": round(med["world"] / med["world_no_video_unet"], 3),
                "target_1_25_met": med["world"] / med["plain"] <= 1.25 if loops == 3 else None}
         if args.checkpoint:
             overhead = med["world_checkpointed"] / med["world"] - 1
