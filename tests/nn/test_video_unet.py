@@ -132,7 +132,8 @@ def test_a_region_without_context_is_refused_by_name():
     codecs = make_codecs(layout, {"visual": {"kind": "video", "channels": 3, "image_size": 24},
                                   "action": {"kind": "vector", "dim": 2},
                                   "reward": {"kind": "vector", "dim": 1}})
-    with pytest.raises(ValueError, match=r"video_unet: got 4.*region 'visual'.*reference: got -1"):
+    with pytest.raises(ValueError, match=r"video_unet: got 4.*region 'visual'.*reference: got -1"
+                       r".*Without the path: video_unet=0, video_unet_aux=0"):
         CanvasWorldModel(layout, SCHEMA.topology, codecs, backbone_config("debug", video_unet=4))
 
 

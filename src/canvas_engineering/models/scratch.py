@@ -394,8 +394,11 @@ def _video_unet(region: str, codec: VideoCodec, width: int, hidden: int) -> Vide
         return VideoUNet(width, codec.channels, codec.frames, tuple(codec.spatial),
                          tuple(codec.patch), codec.reference, hidden)
     except ValueError as e:
+        # the `cpu` preset turns the path on, so say how to train such a canvas without it
         raise bad("video_unet", hidden, f"video regions with context and future frames and "
-                  f"even patch sides; region {region!r}: {e}") from None
+                  f"even patch sides; region {region!r}: {e}. Without the path: "
+                  "video_unet=0, video_unet_aux=0 (`--backbone_options="
+                  "'{\"video_unet\": 0, \"video_unet_aux\": 0}'`)") from None
 
 
 def count_parameters(module: nn.Module) -> int:
