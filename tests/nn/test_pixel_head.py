@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.world_pairs import with_and_without
 
 from canvas_engineering.data.codecs import make_codecs
-from canvas_engineering.models.scratch import CanvasWorldModel, backbone_config
+from canvas_engineering.models.scratch import backbone_config
 from canvas_engineering.nn.pixel_head import PixelHead
 from canvas_engineering.spec.canvases import robot
 
@@ -72,22 +73,9 @@ def test_bad_arguments_are_named():
 
 
 def test_world_model_with_a_pixel_head_starts_as_the_one_without():
-    def model(**options):
-        torch.manual_seed(0)
-        return CanvasWorldModel(SCHEMA.layout, SCHEMA.topology, CODECS,
-                                backbone_config("debug", **options))
-
-    plain, refined = model(), model(pixel_head=8)
+    _, refined, x, t, want = with_and_without(SCHEMA, CODECS, pixel_head=8)
     assert set(refined.pixel_heads) == {"visual"}  # video regions only
-    # give the plain model non-zero outputs, and the refined one the same weights
-    for p in plain.parameters():
-        torch.nn.init.normal_(p, std=0.05)
-    refined.load_state_dict(plain.state_dict(), strict=False)
-    g = torch.Generator().manual_seed(1)
-    x = {r: torch.randn(2, c.num_positions, c.position_dim, generator=g)
-         for r, c in CODECS.items()}
-    t = torch.rand(2, generator=g)
-    want, got = plain(x, t), refined(x, t)
+    got = refined(x, t)
     for r in CODECS:
         torch.testing.assert_close(got[r], want[r])
     # once its output convolution is not zero, the head changes only the video

@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.world_pairs import with_and_without
 
 from canvas_engineering.data.codecs import make_codecs
 from canvas_engineering.models.scratch import CanvasWorldModel, backbone_config
@@ -138,21 +139,9 @@ def test_a_region_without_context_is_refused_by_name():
 
 
 def test_world_model_with_the_path_starts_as_the_one_without():
-    def model(**options):
-        torch.manual_seed(0)
-        return CanvasWorldModel(SCHEMA.layout, SCHEMA.topology, CODECS,
-                                backbone_config("debug", **options))
-
-    plain, wrapped = model(), model(video_unet=4)
+    _, wrapped, x, t, want = with_and_without(SCHEMA, CODECS, video_unet=4)
     assert set(wrapped.video_unets) == {"visual"}  # video regions only
-    for p in plain.parameters():
-        torch.nn.init.normal_(p, std=0.05)
-    wrapped.load_state_dict(plain.state_dict(), strict=False)
-    g = torch.Generator().manual_seed(1)
-    x = {r: torch.randn(2, c.num_positions, c.position_dim, generator=g)
-         for r, c in CODECS.items()}
-    t = torch.rand(2, generator=g)
-    want, got = plain(x, t), wrapped(x, t)
+    got = wrapped(x, t)
     for r in CODECS:
         torch.testing.assert_close(got[r], want[r])
     # a live encoder reaches every region through the blocks; the decoder only the video
