@@ -34,7 +34,7 @@ from torch import nn
 from canvas_engineering.data import PushConfig, PushDataset
 from canvas_engineering.data.push import make_episode
 from canvas_engineering.training import scores
-from canvas_engineering.training.batches import EVAL_SEED_OFFSET, collate
+from canvas_engineering.training.batches import EVAL_SEED_OFFSET, STATS_CLIPS, collate
 from canvas_engineering.training.evaluation import collate_floor
 
 T_CURRENT = 2  # the robot canvas's: frames 0 and 1 are context, 2..4 the future
@@ -131,12 +131,11 @@ def run(learner: str, scale: int, args, evaluation: dict) -> dict:
     opt = torch.optim.AdamW(model.parameters(), args.lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=steps,
                                                    pct_start=0.1)
-    truth = targets(train)
+    truth, given = targets(train), inputs(learner, train)  # once, not per step
     start = time.perf_counter()
     for step in range(steps):
         idx = torch.randint(0, len(truth["action"]), (args.batch,))
-        pred = dict(zip(("visual", "action", "reward"),
-                        model(*(x[idx] for x in inputs(learner, train)))))
+        pred = dict(zip(("visual", "action", "reward"), model(*(x[idx] for x in given))))
         loss = sum(F.mse_loss(p, truth[r][idx]) / baseline_mse[r]
                    for r, p in pred.items() if p is not None)
         opt.zero_grad()
@@ -167,7 +166,7 @@ def held_out(n: int, args) -> dict:
     held = PushDataset(n, seed=EVAL_SEED_OFFSET, config=config)
     episodes = load(n, EVAL_SEED_OFFSET, config)
     floor = collate_floor(held, torch.arange(n), T_CURRENT, samples=64)
-    stats = collate(PushDataset(args.episodes, seed=0, config=config), torch.arange(256))
+    stats = collate(PushDataset(args.episodes, seed=0, config=config), torch.arange(STATS_CLIPS))
     truth = targets(episodes)
     baseline = {"visual": episodes["video"][:, T_CURRENT - 1:T_CURRENT].expand_as(truth["visual"]),
                 "action": stats["action"].mean((0, 1)).expand_as(truth["action"]),
