@@ -133,8 +133,9 @@ class CanvasDiffusion:
         pred, extra = pred if auxiliary else (pred, {})
         num, den, per_region = 0.0, 0.0, {}
         targets = {r: self.target(x0_r, t, noise[r]).float() for r, x0_r in x0.items()}
-        for r, x0_r in x0.items():
-            w = self.loss_weights(r).to(x0_r.device)  # (n_r,)
+        weights = {r: self.loss_weights(r).to(x0_r.device) for r, x0_r in x0.items()}  # (n_r,)
+        for r in x0:
+            w = weights[r]
             err = (pred[r].float() - targets[r]).pow(2).mean(-1)  # (B, n_r)
             r_num, r_den = (err * w).sum(), w.sum() * B
             num, den = num + r_num, den + r_den
@@ -144,8 +145,7 @@ class CanvasDiffusion:
             raise CanvasError(f"loss: regions {sorted(x0)} have no diffused position with a "
                               "loss weight > 0 (is_output, t >= t_current, loss_weight > 0)")
         for r, (p, a) in extra.items():
-            w = self.loss_weights(r).to(p.device)
-            num = num + a * ((p.float() - targets[r]).pow(2).mean(-1) * w).sum()
+            num = num + a * ((p.float() - targets[r]).pow(2).mean(-1) * weights[r]).sum()
         return num / den, per_region
 
     # -- sampling -------------------------------------------------------------------------------
