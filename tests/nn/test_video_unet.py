@@ -1,6 +1,7 @@
 """VideoUNet: zero at init, what each half reads and writes (frames, pixels, tokens) by the
-reach of its convolutions, the encoder written out layer by layer, named errors, and a world
-model that starts as the one without it."""
+reach of its convolutions, the encoder and the conditioned decoder written out layer by layer,
+named errors, the given values a world model conditions it on, and a world model that starts as
+the one without it."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ import torch.nn.functional as F
 from helpers.world_pairs import with_and_without
 
 from canvas_engineering.data.codecs import make_codecs
-from canvas_engineering.models.scratch import CanvasWorldModel, backbone_config
+from canvas_engineering.models.scratch import CanvasWorldModel, backbone_config, given_values
 from canvas_engineering.nn.video_unet import VideoUNet
 from canvas_engineering.spec.canvases import robot
+from canvas_engineering.spec.connection import Connection
+from canvas_engineering.spec.layout import CanvasLayout, RegionSpec
+from canvas_engineering.spec.topology import CanvasTopology
 
 SCHEMA = robot()  # t_current = 2: frames 0, 1 are context, 2..4 the future
 CODECS = make_codecs(SCHEMA.layout, {"visual": {"kind": "video", "channels": 3, "image_size": 24},
@@ -23,10 +27,10 @@ CODECS = make_codecs(SCHEMA.layout, {"visual": {"kind": "video", "channels": 3, 
 VIDEO = CODECS["visual"]  # 5 frames of a 6 x 6 grid of 4 x 4 patches, 3 channels
 
 
-def unet(hidden: int = 4, live: bool = True) -> VideoUNet:
+def unet(hidden: int = 4, live: bool = True, conditions: int = 0) -> VideoUNet:
     torch.manual_seed(0)
     u = VideoUNet(8, VIDEO.channels, VIDEO.frames, VIDEO.spatial, VIDEO.patch, VIDEO.reference,
-                  hidden)
+                  hidden, conditions)
     if live:  # the zero-initialised last layers, made to pass something on
         for layer in (u.to_tokens, u.out):
             torch.nn.init.normal_(layer.weight, std=0.3)
@@ -114,6 +118,79 @@ def test_decoder_draws_from_the_reference_frame():
     last = frames.clone()
     last[:, 1] += 1.0  # the reference frame: through the skips
     assert not torch.equal(u.decode(tokens, patches, u.encode(VIDEO.encode(last))[1]), out)
+
+
+def test_conditioned_decoder_written_out_layer_by_layer():
+    u = unet(hidden=3, conditions=5)
+    g = torch.Generator().manual_seed(2)
+    x, tokens = torch.randn(2, 180, 48, generator=g), torch.randn(2, 180, 8, generator=g)
+    patches, cond = torch.randn(2, 180, 48, generator=g), torch.randn(2, 5, generator=g)
+    (full_ref, half_ref) = u.encode(x)[1]  # the reference frame's features (B, W | 2W, ...)
+    out = frames_of(u.decode(tokens, patches, (full_ref, half_ref), cond))  # (B, T, C, S, S)
+    grid = tokens.reshape(2, 5, 6, 6, 8)  # (B, T, h, w, D)
+    for b in range(2):
+        torch.testing.assert_close(out[b, :2], frames_of(patches)[b, :2])  # context untouched
+        for t in range(2, 5):  # every future frame, each sample with its own conditions
+            h = F.silu(F.conv_transpose2d(grid[b, t].permute(2, 0, 1)[None],
+                                          u.from_tokens.weight, u.from_tokens.bias, stride=2))
+            given = cond[b][None, :, None, None].expand(1, 5, 12, 12)  # constant channels
+            h = torch.cat([h, half_ref[b][None], given], 1)
+            h = F.silu(F.conv2d(h, u.merge_half.weight, u.merge_half.bias, padding=1))
+            h = h + F.silu(F.conv2d(h, u.refine.weight, u.refine.bias, padding=1))
+            f = F.silu(F.conv_transpose2d(h, u.up.weight, u.up.bias, stride=2))
+            f = torch.cat([f, full_ref[b][None], given.repeat(1, 1, 2, 2)], 1)
+            f = F.silu(F.conv2d(f, u.merge_full.weight, u.merge_full.bias, padding=1))
+            change = F.conv2d(f, u.out.weight, u.out.bias, padding=1)[0]  # (C, S, S)
+            torch.testing.assert_close(out[b, t], frames_of(patches)[b, t] + change,
+                                       rtol=1e-4, atol=1e-4)
+
+
+def test_conditions_are_checked():
+    with pytest.raises(ValueError, match=r"conditions: got -1.*int >= 0"):
+        VideoUNet(8, 3, 5, (6, 6), (4, 4), 1, 4, -1)
+    x, tokens, patches = torch.randn(2, 180, 48), torch.randn(2, 180, 8), torch.randn(2, 180, 48)
+    u = unet(conditions=4)
+    skips = u.encode(x)[1]
+    with pytest.raises(ValueError, match=r"conditions: got \(2, 3\).*\(B=2, K=4\)"):
+        u.decode(tokens, patches, skips, torch.randn(2, 3))
+    with pytest.raises(ValueError, match=r"conditions: got None.*\(B=2, K=4\)"):
+        u.decode(tokens, patches, skips)
+    plain = unet()
+    with pytest.raises(ValueError, match=r"conditions: got \(2, 4\).*conditions=0"):
+        plain.decode(tokens, patches, plain.encode(x)[1], torch.randn(2, 4))
+
+
+def test_given_values_are_the_never_noised_positions_of_the_vector_regions_read():
+    # the robot canvas: the video reads the actions (frames 0-4, one position each) and not the
+    # reward (the reward reads the video); frames 0 and 1 are context (t_current = 2)
+    got = given_values(SCHEMA.layout, SCHEMA.topology, CODECS, "visual")
+    assert list(got) == ["action"] and got["action"].tolist() == [0, 1]
+    layout = CanvasLayout(T=4, H=4, W=4, d_model=8, t_current=1, regions={
+        "cam": (0, 4, 0, 2, 0, 2), "cam2": (0, 4, 2, 4, 0, 2),
+        "goal": RegionSpec((0, 2, 0, 1, 2, 4), is_output=False),  # never noised: all given
+        "late": (1, 4, 2, 3, 2, 3),  # starts at t_current: nothing given
+        "arm": (0, 4, 3, 4, 2, 4),  # 2 positions a frame; frame 0 given
+        "unread": (0, 4, 2, 3, 3, 4)})
+    codecs = make_codecs(layout, {
+        "cam": {"kind": "video", "channels": 3, "image_size": 8},
+        "cam2": {"kind": "video", "channels": 3, "image_size": 8},
+        **{r: {"kind": "vector", "dim": 2} for r in ("goal", "late", "arm", "unread")}})
+    reads = ("cam", "cam2", "goal", "late", "arm")
+    topology = CanvasTopology([Connection("cam", r) for r in reads]
+                              + [Connection("unread", "cam")])
+    got = given_values(layout, topology, codecs, "cam")
+    assert list(got) == ["goal", "arm"]  # layout order; video, empty and unread regions out
+    assert got["goal"].tolist() == [0, 1, 2, 3] and got["arm"].tolist() == [0, 1]
+    model = CanvasWorldModel(layout, topology, codecs, backbone_config("debug", video_unet=4))
+    # a 2-d vector over 2 positions a frame: 1 value a position, so K = 4 + 2
+    assert [codecs[r].position_dim for r in ("goal", "arm")] == [1, 1]
+    assert model.video_unets["cam"].conditions == 4 + 2
+    x = {r: torch.randn(3, c.num_positions, c.position_dim) for r, c in codecs.items()}
+    want = torch.cat([x["goal"].flatten(1), x["arm"][:, :2].flatten(1)], 1)
+    torch.testing.assert_close(model._given_values(x, "cam"), want)
+    off = CanvasWorldModel(layout, topology, codecs,
+                           backbone_config("debug", video_unet=4, video_unet_condition=False))
+    assert off.video_unets["cam"].conditions == 0 and off._given_values(x, "cam") is None
 
 
 def test_bad_arguments_are_named():

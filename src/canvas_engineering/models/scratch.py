@@ -14,7 +14,8 @@ Data flow (reads bottom-up: small parts first, the model last):
    loop embeddings, zero-initialised gates), attention following the canvas topology;
 4. final AdaLN + per-region decoders (Linear D → d_r), and with `pixel_head` a convolution
    over each video region's pixels that refines its decoded patches (`PixelHead`), and with
-   `video_unet` the convolutional decoder of its future frames (`VideoUNet`).
+   `video_unet` the convolutional decoder of its future frames (`VideoUNet`), which also reads
+   the given values of the vector regions the video region reads (`given_values`).
 
 adaLN-Zero (DiT, Peebles & Xie 2023): every modulation layer starts at zero, so each block is the
 identity at init and the model's output at init does not depend on the loop count.
@@ -75,6 +76,10 @@ class BackboneConfig:
             path's correction) to the same target, with w times the region's loss weight
             (`forward(..., auxiliary=True)`, `CanvasDiffusion.loss(..., auxiliary=True)`): the
             tokens keep predicting the future frames themselves, which the actions need.
+        video_unet_condition: the path's decoder also reads, as constant channels, the given
+            (never noised) values of the vector regions its video region reads in the
+            topology, e.g. the context actions (`given_values`, `VideoUNet(conditions=K)`):
+            the pixels see what moved them. No effect without video_unet.
     """
 
     d_model: int = 64
@@ -94,6 +99,7 @@ class BackboneConfig:
     pixel_head: int = 0
     video_unet: int = 0
     video_unet_aux: float = 0.0
+    video_unet_condition: bool = True
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_heads", "n_blocks", "loops", "freq_dim"):
@@ -122,7 +128,7 @@ class BackboneConfig:
             raise bad("mlp_ratio", r, "a finite number > 0")
         if self.gate not in GATES:
             raise bad("gate", self.gate, f"one of {list(GATES)}")
-        for name in ("checkpoint", "per_token", "halting", "semantic"):
+        for name in ("checkpoint", "per_token", "halting", "semantic", "video_unet_condition"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, getattr(self, name), "a bool")
         for name in ("beta_min", "beta_max"):
@@ -155,7 +161,9 @@ class BackboneConfig:
 # 28 / 43 / 81% against 24 / 40 / 71%, issue 11) — as docs/experiments finds for looping at large
 # — and the region convolution (local_kernel 3) beat 26% more steps without it (issue 11); the
 # video path with its linear readout also fitted (video_unet 16, video_unet_aux 1), trained
-# 900 steps, beat 1,200 without it in the same time on two seeds (issue 11, README).
+# 900 steps, beat 1,200 without it in the same time on two seeds, and its decoder reading the
+# context actions (video_unet_condition) took the frames from 55 / 59% to 71 / 71% (issue 11,
+# README).
 BACKBONE_PRESETS: dict[str, BackboneConfig] = {
     "debug": BackboneConfig(d_model=64, n_heads=4, n_blocks=2, loops=2, mlp_ratio=2.0,
                             freq_dim=64),
@@ -318,9 +326,18 @@ class CanvasWorldModel(nn.Module):
             for r, c in codecs.items() if config.pixel_head and isinstance(c, VideoCodec)})
         # 7. optional: a convolutional path around the blocks for each video region (after the
         # pixel heads, for the same reason)
+        # with `video_unet_condition`, conditioned on the given values of the vector regions
+        # the video region reads: region -> {read region: its given positions (k,)}
+        self.given = {r: given_values(layout, topology, codecs, r) if config.video_unet_condition
+                      else {} for r, c in codecs.items()
+                      if config.video_unet and isinstance(c, VideoCodec)}
+        for r, reads in self.given.items():
+            for d, idx in reads.items():
+                self.register_buffer(f"_given_{r}_{d}", idx, persistent=False)
         self.video_unets = nn.ModuleDict({
-            r: _video_unet(r, c, D, config.video_unet)
-            for r, c in codecs.items() if config.video_unet and isinstance(c, VideoCodec)})
+            r: _video_unet(r, codecs[r], D, config.video_unet,
+                           sum(len(idx) * codecs[d].position_dim for d, idx in reads.items()))
+            for r, reads in self.given.items()})
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
@@ -384,15 +401,42 @@ class CanvasWorldModel(nn.Module):
             if r in self.video_unets:
                 if self.config.video_unet_aux:
                     aux[r] = (out[r], self.config.video_unet_aux)
-                out[r] = self.video_unets[r].decode(tokens, out[r], skips[r])
+                out[r] = self.video_unets[r].decode(tokens, out[r], skips[r],
+                                                    self._given_values(x, r))
         return (out, aux) if auxiliary else out
 
+    def _given_values(self, x: dict[str, torch.Tensor], region: str) -> torch.Tensor | None:
+        """The values the video path of `region` is conditioned on (`given_values`), flattened
+        in layout order. (B, K), or None when there are none."""
+        parts = [x[d].index_select(1, getattr(self, f"_given_{region}_{d}")).flatten(1)
+                 for d in self.given[region]]  # each (B, k·d_d)
+        return torch.cat(parts, 1) if parts else None
 
-def _video_unet(region: str, codec: VideoCodec, width: int, hidden: int) -> VideoUNet:
+
+def given_values(layout: CanvasLayout, topology: CanvasTopology,
+                 codecs: dict[str, RegionCodec], region: str) -> dict[str, torch.Tensor]:
+    """What the video path of `region` is conditioned on: for each region it reads (an edge
+    `region` → it in the topology, any frames) that has a vector codec, the positions of it
+    that are given, never noised (context frames, or every frame of a region that is not an
+    output). read region -> (k,) indices into its positions, in layout order; regions with none
+    are left out."""
+    reads = {c.dst for c in topology.connections if c.src == region and c.dst != region}
+    output = layout.output_mask()  # (N,) bool
+    given = {}
+    for d in layout.region_names:
+        if d in reads and d in codecs and not isinstance(codecs[d], VideoCodec):
+            idx = (~output[layout.region_index_tensor(d)]).nonzero().flatten()  # (k,)
+            if len(idx):
+                given[d] = idx
+    return given
+
+
+def _video_unet(region: str, codec: VideoCodec, width: int, hidden: int,
+                conditions: int) -> VideoUNet:
     """The `VideoUNet` of a video region; a region it cannot wrap is refused by name."""
     try:
         return VideoUNet(width, codec.channels, codec.frames, tuple(codec.spatial),
-                         tuple(codec.patch), codec.reference, hidden)
+                         tuple(codec.patch), codec.reference, hidden, conditions)
     except ValueError as e:
         # the `cpu` preset turns the path on, so say how to train such a canvas without it
         raise bad("video_unet", hidden, f"video regions with context and future frames and "
