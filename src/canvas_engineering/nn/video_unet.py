@@ -62,7 +62,9 @@ class VideoUNet(nn.Module):
         conditions: K, values the decoder is conditioned on (0: none), e.g. the context
         actions: they join the decoder's merges at half and full resolution as K constant
         channels next to the skip's, so a convolution reads them as it reads the image (and
-        at its border, where the zero padding cuts them, with the border's own weights).
+        at its border, where the zero padding cuts them, with the border's own weights); the
+        two merges' cost grows by K input channels (4 on the robot canvas: 1.00–1.01× the
+        step).
 
     encode(x (B, n_r, d_r)) → (token additions (B, n_r, D), skips); decode(tokens (B, n_r, D),
     patches (B, n_r, d_r), skips, conditions (B, K) or None when K = 0) → (B, n_r, d_r), where
