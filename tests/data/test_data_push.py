@@ -124,6 +124,28 @@ def test_dataset_items_are_episodes_and_seeds_hold_out():
         ds[4]
 
 
+def test_cached_items_are_the_generated_episodes_and_copies():
+    ds = PushDataset(3, seed=4, config=PushConfig(image_size=8))
+    first = ds[1]
+    first["video"].fill_(7.0)  # a caller changing its item leaves the dataset as it was
+    again, ref = ds[1], make_episode(4 * 1_000_003 + 1, PushConfig(image_size=8))
+    for k in KEYS:
+        assert np.array_equal(again[k].numpy(), ref[k])
+    size = sum(v.nbytes for v in ref.values())  # one episode's arrays
+    assert size == 5 * 3 * 8 * 8 * 4 + 5 * (2 + 4 + 1) * 4  # video, action, proprio, reward
+    # the budget in MiB bounds what is kept: none with 0, whole episodes up to it
+    none = PushDataset(3, seed=4, config=PushConfig(image_size=8), cache_mib=0)
+    assert [none[i]["video"].sum() for i in range(3)] == [ds[i]["video"].sum() for i in range(3)]
+    assert len(none._cache) == 0 and len(ds._cache) == 3
+    assert 2**20 // size < 3000  # so 3,000 episodes overflow a 1 MiB cache
+    small = PushDataset(3000, seed=4, config=PushConfig(image_size=8), cache_mib=1)
+    for i in range(3000):
+        small[i]
+    assert len(small._cache) == 2**20 // size
+    with pytest.raises(ValueError, match=r"cache_mib: got -1"):
+        PushDataset(3, cache_mib=-1)
+
+
 def test_config_round_trips_through_json():
     config = PushConfig(n_frames=3, image_size=12, frame_skip=1, policy_noise=0.1)
     assert PushConfig(**json.loads(json.dumps(dataclasses.asdict(config)))) == config

@@ -245,12 +245,22 @@ def future_mean(seed: int, config: PushConfig, t_from: int, *, samples: int = 64
 
 class PushDataset(torch.utils.data.Dataset):
     """`num_episodes` push episodes generated on the fly; item i is make_episode(seed * 1_000_003
-    + i) as float32 tensors with the same keys and shapes. Held-out data: use another seed."""
+    + i) as float32 tensors with the same keys and shapes. Held-out data: use another seed.
 
-    def __init__(self, num_episodes: int, *, seed: int = 0, config: PushConfig = PushConfig()):
+    Generated episodes are kept in memory, up to `cache_mib` MiB (0: none), so an episode is
+    simulated and drawn once however often a run draws it: generating was 29 of the 280 ms of a
+    training step of the main job (batch 32), whose 4,096 episodes take 145 MiB. Items are
+    copies: changing one leaves the dataset as it was.
+    """
+
+    def __init__(self, num_episodes: int, *, seed: int = 0, config: PushConfig = PushConfig(),
+                 cache_mib: int = 1024):
         check_int("num_episodes", num_episodes, 1)
         check_int("seed", seed, 0)
+        check_int("cache_mib", cache_mib, 0)
         self.num_episodes, self.seed, self.config = num_episodes, seed, config
+        self._cache: dict[int, dict[str, np.ndarray]] = {}
+        self._room = cache_mib * 2**20  # bytes the cache may still take
 
     def __len__(self) -> int:
         return self.num_episodes
@@ -261,8 +271,14 @@ class PushDataset(torch.utils.data.Dataset):
         return self.seed * 1_000_003 + i % self.num_episodes
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        episode = make_episode(self.episode_seed(i), self.config)
-        return {k: torch.from_numpy(v) for k, v in episode.items()}
+        seed = self.episode_seed(i)
+        episode = self._cache.get(seed)
+        if episode is None:
+            episode = make_episode(seed, self.config)
+            size = sum(v.nbytes for v in episode.values())
+            if size <= self._room:
+                self._cache[seed], self._room = episode, self._room - size
+        return {k: torch.from_numpy(v.copy()) for k, v in episode.items()}
 
     def future_mean(self, i: int, t_from: int, samples: int = 64) -> dict[str, torch.Tensor]:
         """The task's floor for item i: `future_mean` of its episode, as tensors."""
