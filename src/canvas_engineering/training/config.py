@@ -88,7 +88,7 @@ class TrainConfig:
     objective: str = "diffusion"
     standardize: bool = True
     residual_video: bool = False
-    steps: int = 900
+    steps: int = 1800
     batch_size: int = 32
     lr: float = 3e-3
     warmup: int = 100
