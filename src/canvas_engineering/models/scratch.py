@@ -162,8 +162,8 @@ class BackboneConfig:
 # — and the region convolution (local_kernel 3) beat 26% more steps without it (issue 11); the
 # video path with its linear readout also fitted (video_unet 16, video_unet_aux 1), trained
 # 900 steps, beat 1,200 without it in the same time on two seeds, and its decoder reading the
-# context actions (video_unet_condition) took the frames from 55 / 59% to 71 / 71% (issue 11,
-# README).
+# context actions (video_unet_condition) took the frames from 55 / 59% to 71 / 71% (900
+# steps; the job now trains 1,800: 76 / 76%; issue 11, README).
 BACKBONE_PRESETS: dict[str, BackboneConfig] = {
     "debug": BackboneConfig(d_model=64, n_heads=4, n_blocks=2, loops=2, mlp_ratio=2.0,
                             freq_dim=64),
