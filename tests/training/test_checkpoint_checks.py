@@ -69,7 +69,8 @@ DAMAGE = {
                    "a zip archive \\(torch.save's format\\)"),
     "wrong shape": (lambda p: rewrite(p, lambda t: t.update(
         {"model.final.adaLN_modulation.1.bias": torch.zeros(3)})),
-        "model tensor 'final.adaLN_modulation.1.bias' has shape \\(3,\\), the run's has \\(\\d+,\\)"),
+        ("model tensor 'final.adaLN_modulation.1.bias' has shape \\(3,\\), the run's has "
+         "\\(\\d+,\\); a run trained by an earlier version whose preset differed")),
     "missing optimizer state": (lambda p: rewrite(p, drop_one_adam_moment),
                                 "optimizer state of parameter \\d+ has \\['exp_avg', 'step'\\]"),
     "extra optimizer state": (lambda p: rewrite(p, lambda t: t.update(

@@ -264,15 +264,22 @@ def _open(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     return header, tensors
 
 
+# A preset that changed since a run trained builds another model from the run's config.json,
+# and the checkpoint's settings pin that config: the version that trained it loads it.
+_PRESET_HINT = ("; a run trained by an earlier version whose preset differed (README, 'The "
+                "world model') loads with that version")
+
+
 def _check_tensors(fail, what: str, saved: dict, expected: dict) -> None:
+    hint = _PRESET_HINT if what == "model" else ""
     missing, extra = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
     if missing or extra:
         raise fail(f"{what} tensors differ from the run's: missing {missing[:4]}, "
-                   f"unexpected {extra[:4]}")
+                   f"unexpected {extra[:4]}{hint}")
     for k, v in saved.items():
         if v.shape != expected[k].shape:
             raise fail(f"{what} tensor {k!r} has shape {tuple(v.shape)}, the run's has "
-                       f"{tuple(expected[k].shape)}")
+                       f"{tuple(expected[k].shape)}{hint}")
         if v.is_floating_point() and not v.isfinite().all():
             raise fail(f"{what} tensor {k!r} holds NaN or inf")
 
