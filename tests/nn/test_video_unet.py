@@ -165,6 +165,8 @@ def test_given_values_are_the_never_noised_positions_of_the_vector_regions_read(
     # reward (the reward reads the video); frames 0 and 1 are context (t_current = 2)
     got = given_values(SCHEMA.layout, SCHEMA.topology, CODECS, "visual")
     assert list(got) == ["action"] and got["action"].tolist() == [0, 1]
+    with pytest.raises(ValueError, match=r"camera"):
+        given_values(SCHEMA.layout, SCHEMA.topology, CODECS, "camera")
     layout = CanvasLayout(T=4, H=4, W=4, d_model=8, t_current=1, regions={
         "cam": (0, 4, 0, 2, 0, 2), "cam2": (0, 4, 2, 4, 0, 2),
         "goal": RegionSpec((0, 2, 0, 1, 2, 4), is_output=False),  # never noised: all given

@@ -327,17 +327,19 @@ class CanvasWorldModel(nn.Module):
         # 7. optional: a convolutional path around the blocks for each video region (after the
         # pixel heads, for the same reason)
         # with `video_unet_condition`, conditioned on the given values of the vector regions
-        # the video region reads: region -> {read region: its given positions (k,)}
-        self.given = {r: given_values(layout, topology, codecs, r) if config.video_unet_condition
-                      else {} for r, c in codecs.items()
-                      if config.video_unet and isinstance(c, VideoCodec)}
-        for r, reads in self.given.items():
+        # the video region reads: region -> the read regions, their given positions in buffers
+        self.given: dict[str, list[str]] = {}
+        self.video_unets = nn.ModuleDict()
+        for r, c in codecs.items():
+            if not (config.video_unet and isinstance(c, VideoCodec)):
+                continue
+            reads = given_values(layout, topology, codecs, r) \
+                if config.video_unet_condition else {}
             for d, idx in reads.items():
                 self.register_buffer(f"_given_{r}_{d}", idx, persistent=False)
-        self.video_unets = nn.ModuleDict({
-            r: _video_unet(r, codecs[r], D, config.video_unet,
-                           sum(len(idx) * codecs[d].position_dim for d, idx in reads.items()))
-            for r, reads in self.given.items()})
+            self.given[r] = list(reads)
+            K = sum(len(idx) * codecs[d].position_dim for d, idx in reads.items())
+            self.video_unets[r] = _video_unet(r, c, D, config.video_unet, K)
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
@@ -420,6 +422,7 @@ def given_values(layout: CanvasLayout, topology: CanvasTopology,
     that are given, never noised (context frames, or every frame of a region that is not an
     output). read region -> (k,) indices into its positions, in layout order; regions with none
     are left out."""
+    layout.region_spec(region)  # unknown region: error listing the valid ones
     reads = {c.dst for c in topology.connections if c.src == region and c.dst != region}
     output = layout.output_mask()  # (N,) bool
     given = {}
